@@ -1,0 +1,229 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::errors::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
+use super::inputs::{ProfileUpdate, Registration};
+use crate::audit::{AuditAction, AuditEntry, ResourceType};
+use crate::context::RequestContext;
+use crate::money::Money;
+use crate::ports::{Clock, Database, PasswordHasher, RateDecision, RateLimiter};
+use crate::user::{Email, Password, User, UserId};
+
+/// How many login attempts one client address may make per minute.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginPolicy {
+    pub attempts_per_minute: u32,
+}
+
+/// The auth use-cases.
+pub struct AuthService {
+    db: Arc<dyn Database>,
+    hasher: Arc<dyn PasswordHasher>,
+    clock: Arc<dyn Clock>,
+    limiter: Arc<dyn RateLimiter>,
+    policy: LoginPolicy,
+}
+
+/// Attempted emails are recorded for operators, cut to a sane length.
+const MAX_AUDITED_EMAIL_CHARS: usize = 254;
+
+impl AuthService {
+    pub fn new(
+        db: Arc<dyn Database>,
+        hasher: Arc<dyn PasswordHasher>,
+        clock: Arc<dyn Clock>,
+        limiter: Arc<dyn RateLimiter>,
+        policy: LoginPolicy,
+    ) -> Self {
+        Self {
+            db,
+            hasher,
+            clock,
+            limiter,
+            policy,
+        }
+    }
+
+    /// Creates an active, non-privileged user with a zero balance, and its
+    /// `auth_register` audit row, atomically.
+    pub async fn register(
+        &self,
+        registration: Registration,
+        ctx: &RequestContext,
+    ) -> Result<User, RegisterError> {
+        // Hash before the transaction: argon2 is slow and must not hold a connection.
+        let password_hash = self.hasher.hash(&registration.password).await?;
+        let now = self.clock.now();
+        let user = User {
+            id: UserId::generate(),
+            email: registration.email,
+            username: registration.username,
+            password_hash,
+            full_name: registration.full_name,
+            is_active: true,
+            is_superuser: false,
+            balance: Money::ZERO,
+            created_at: now,
+            updated_at: now,
+        };
+        let audit = AuditEntry::new(
+            AuditAction::AuthRegister,
+            ResourceType::User,
+            Some(user.id.0),
+            Some(user.id),
+            json!({ "email": user.email.as_str(), "username": user.username.as_str() }),
+            ctx,
+            now,
+        );
+        let uow = self.db.begin().await?;
+        uow.insert_user(&user).await?;
+        uow.append_audit(&audit).await?;
+        uow.commit().await?;
+        Ok(user)
+    }
+
+    /// Checks the credentials and records the attempt, successful or not.
+    /// Over the per-address limit nothing is checked or recorded.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        ctx: &RequestContext,
+    ) -> Result<User, LoginError> {
+        let key = match ctx.ip {
+            Some(ip) => format!("login:{ip}"),
+            None => "login:unknown".to_owned(),
+        };
+        let decision = self
+            .limiter
+            .hit(
+                &key,
+                self.policy.attempts_per_minute,
+                Duration::from_secs(60),
+            )
+            .await?;
+        if let RateDecision::Limited { retry_after } = decision {
+            return Err(LoginError::RateLimited { retry_after });
+        }
+
+        let user = match Email::parse(email) {
+            Ok(email) => self.db.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let matches = match Password::offered(password) {
+            Some(password) => {
+                let hash = user.as_ref().map(|u| &u.password_hash);
+                self.hasher.verify(&password, hash).await?
+            }
+            None => false,
+        };
+        let outcome = match user {
+            Some(user) if matches && user.is_active => Ok(user),
+            Some(_) if matches => Err(LoginError::UserInactive),
+            _ => Err(LoginError::InvalidCredentials),
+        };
+
+        let (actor, resource_id, details) = match &outcome {
+            Ok(user) => (Some(user.id), Some(user.id.0), json!({ "success": true })),
+            Err(err) => {
+                let reason = match err {
+                    LoginError::UserInactive => "user_inactive",
+                    _ => "invalid_credentials",
+                };
+                let attempted: String = email.chars().take(MAX_AUDITED_EMAIL_CHARS).collect();
+                (
+                    None,
+                    None,
+                    json!({ "success": false, "email": attempted, "reason": reason }),
+                )
+            }
+        };
+        let entry = AuditEntry::new(
+            AuditAction::AuthLogin,
+            ResourceType::User,
+            resource_id,
+            actor,
+            details,
+            ctx,
+            self.clock.now(),
+        );
+        self.db.append_audit(&entry).await?;
+        outcome
+    }
+
+    /// The user behind a credential, if it may still act.
+    pub async fn authenticate(&self, id: UserId) -> Result<User, AuthenticateError> {
+        match self.db.user_by_id(id).await? {
+            Some(user) if user.is_active => Ok(user),
+            Some(_) => Err(AuthenticateError::UserInactive),
+            None => Err(AuthenticateError::UnknownUser),
+        }
+    }
+
+    /// Applies a user's own profile changes, with a `user_update` audit row
+    /// naming what changed (never the password itself).
+    pub async fn update_profile(
+        &self,
+        id: UserId,
+        update: ProfileUpdate,
+        ctx: &RequestContext,
+    ) -> Result<User, UpdateProfileError> {
+        let current = self.authenticate(id).await?;
+        let new_hash = match (&update.new_password, update.current_password) {
+            (None, _) => None,
+            (Some(_), None) => return Err(UpdateProfileError::CurrentPasswordRequired),
+            (Some(new_password), Some(current_password)) => {
+                let offered = Password::offered(current_password);
+                let matches = match &offered {
+                    Some(p) => self.hasher.verify(p, Some(&current.password_hash)).await?,
+                    None => false,
+                };
+                if !matches {
+                    return Err(UpdateProfileError::WrongCurrentPassword);
+                }
+                Some(self.hasher.hash(new_password).await?)
+            }
+        };
+
+        let uow = self.db.begin().await?;
+        let mut user = uow
+            .user_by_id(id)
+            .await?
+            .ok_or(AuthenticateError::UnknownUser)?;
+        let mut changed = Map::new();
+        if let Some(full_name) = update.full_name.filter(|name| *name != user.full_name) {
+            let name = |n: &Option<_>| {
+                n.as_ref()
+                    .map(|n: &crate::user::FullName| n.as_str().to_owned())
+            };
+            changed.insert(
+                "full_name".into(),
+                json!({ "old": name(&user.full_name), "new": name(&full_name) }),
+            );
+            user.full_name = full_name;
+        }
+        if let Some(hash) = new_hash {
+            changed.insert("password".into(), Value::from("changed"));
+            user.password_hash = hash;
+        }
+        if changed.is_empty() {
+            return Ok(user);
+        }
+        user.updated_at = self.clock.now();
+        uow.update_user(&user).await?;
+        uow.append_audit(&AuditEntry::new(
+            AuditAction::UserUpdate,
+            ResourceType::User,
+            Some(user.id.0),
+            Some(user.id),
+            json!({ "changed_fields": changed }),
+            ctx,
+            user.updated_at,
+        ))
+        .await?;
+        uow.commit().await?;
+        Ok(user)
+    }
+}

@@ -1,0 +1,16 @@
+//! The core of Zenzefi Gateway: entities, value objects, use-cases and the
+//! ports they talk through. Nothing here knows HTTP, SQL or Redis; adapters
+//! implement [`ports`] and the api/worker crates wire them together.
+
+pub mod audit;
+pub mod auth;
+pub mod context;
+pub mod error;
+pub mod money;
+pub mod ports;
+pub mod user;
+pub mod validation;
+
+pub use context::RequestContext;
+pub use error::PortError;
+pub use money::Money;

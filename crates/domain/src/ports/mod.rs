@@ -1,0 +1,13 @@
+//! The I/O boundaries of the domain. Every adapter implements one of these;
+//! use-cases hold them as `Arc<dyn Port>` so that the composition root (and
+//! tests) choose the implementation at run time.
+
+mod clock;
+mod password;
+mod rate_limit;
+mod store;
+
+pub use clock::Clock;
+pub use password::PasswordHasher;
+pub use rate_limit::{RateDecision, RateLimiter};
+pub use store::{AuditStore, Database, InsertUserError, UnitOfWork, UserStore};
