@@ -1,1 +1,27 @@
+//! The schema of Zenzefi Gateway, for PostgreSQL (production) and SQLite
+//! (the embedded default). Indexes are plain SQL that both backends accept.
 
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::prelude::*;
+
+mod backend;
+mod m20261124_000001_create_users;
+mod m20261124_000002_create_access_tokens;
+mod m20261124_000003_create_transactions;
+mod m20261124_000004_create_proxy_sessions;
+mod m20261124_000005_create_audit_logs;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_users::Migration),
+            Box::new(m20261124_000002_create_access_tokens::Migration),
+            Box::new(m20261124_000003_create_transactions::Migration),
+            Box::new(m20261124_000004_create_proxy_sessions::Migration),
+            Box::new(m20261124_000005_create_audit_logs::Migration),
+        ]
+    }
+}

@@ -1,0 +1,43 @@
+//! Opening the database and bringing its schema up to date.
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::Database as SeaOrm;
+use zenzefi_domain::PortError;
+
+use crate::errors::port_error;
+use crate::store::SeaDatabase;
+
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub url: String,
+    /// PostgreSQL pool size. SQLite always uses one connection: it has one
+    /// writer anyway, and a single connection never meets "database is locked".
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+pub async fn connect(options: &ConnectOptions) -> Result<SeaDatabase, PortError> {
+    let is_sqlite = options.url.starts_with("sqlite:");
+    let mut opts = sea_orm::ConnectOptions::new(options.url.clone());
+    opts.max_connections(if is_sqlite {
+        1
+    } else {
+        options.max_connections
+    })
+    .min_connections(if is_sqlite { 1 } else { 0 })
+    .acquire_timeout(options.acquire_timeout)
+    .connect_timeout(options.acquire_timeout);
+    let conn = SeaOrm::connect(opts).await.map_err(port_error)?;
+    Ok(SeaDatabase::new(conn))
+}
+
+impl SeaDatabase {
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), PortError> {
+        Migrator::up(self.connection(), None)
+            .await
+            .map_err(port_error)
+    }
+}

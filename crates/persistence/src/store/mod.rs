@@ -1,0 +1,60 @@
+//! The store ports over any sea-orm connection: the pool (each call on its
+//! own) or a transaction (a unit of work).
+
+mod audit;
+mod users;
+
+use async_trait::async_trait;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use zenzefi_domain::PortError;
+use zenzefi_domain::ports::{Database, UnitOfWork};
+
+use crate::errors::port_error;
+
+/// Store ports over a connection `C`.
+pub struct SeaStore<C> {
+    conn: C,
+}
+
+/// The pooled database handle.
+pub type SeaDatabase = SeaStore<DatabaseConnection>;
+
+impl SeaDatabase {
+    pub(crate) fn new(conn: DatabaseConnection) -> Self {
+        Self { conn }
+    }
+
+    /// The underlying connection, for migrations and test fixtures.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+}
+
+impl Clone for SeaDatabase {
+    fn clone(&self) -> Self {
+        Self::new(self.conn.clone())
+    }
+}
+
+#[async_trait]
+impl UnitOfWork for SeaStore<DatabaseTransaction> {
+    async fn commit(self: Box<Self>) -> Result<(), PortError> {
+        self.conn.commit().await.map_err(port_error)
+    }
+}
+
+#[async_trait]
+impl Database for SeaDatabase {
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, PortError> {
+        let tx = self.conn.begin().await.map_err(port_error)?;
+        Ok(Box::new(SeaStore { conn: tx }))
+    }
+
+    async fn ping(&self) -> Result<(), PortError> {
+        self.conn
+            .execute_unprepared("SELECT 1")
+            .await
+            .map(drop)
+            .map_err(port_error)
+    }
+}

@@ -1,0 +1,151 @@
+//! Test fixtures: a migrated database per test, on SQLite (a temporary file)
+//! or on PostgreSQL (a new database on the server named by
+//! `TEST_DATABASE_URL`, dropped afterwards). Enabled by the `testing` feature.
+
+use std::path::PathBuf;
+
+use sea_orm::{ConnectionTrait, Database as SeaOrm};
+
+use crate::{ConnectOptions, SeaDatabase, connect};
+
+/// A migrated database that is deleted when dropped.
+pub struct TestDatabase {
+    db: SeaDatabase,
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+/// The URL of a required test service, or `None` (with a note) when it is not
+/// configured. Under `CI=true` a missing service is a failure, not a skip.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("{var} is not set: CI must run the tests that need it")
+        }
+        _ => {
+            eprintln!("skipping: {var} is not set");
+            None
+        }
+    }
+}
+
+impl TestDatabase {
+    pub async fn sqlite() -> Self {
+        let path = std::env::temp_dir().join(format!("zenzefi-test-{}.db", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::open(url, Cleanup::File(path)).await
+    }
+
+    /// `None` when `TEST_DATABASE_URL` is unset outside CI.
+    pub async fn postgres() -> Option<Self> {
+        let admin_url = service_url("TEST_DATABASE_URL")?;
+        let name = format!("zz_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = SeaOrm::connect(&admin_url)
+            .await
+            .expect("connect to TEST_DATABASE_URL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let url = with_database(&admin_url, &name);
+        Some(Self::open(url, Cleanup::Postgres { admin_url, name }).await)
+    }
+
+    async fn open(url: String, cleanup: Cleanup) -> Self {
+        let db = connect(&ConnectOptions {
+            url: url.clone(),
+            max_connections: 20,
+            acquire_timeout: std::time::Duration::from_secs(10),
+        })
+        .await
+        .expect("connect to test database");
+        db.migrate().await.expect("migrate test database");
+        Self { db, url, cleanup }
+    }
+
+    pub fn db(&self) -> &SeaDatabase {
+        &self.db
+    }
+
+    /// The URL to hand to an app under test.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// `postgres://u@h:p/old?x` with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut file = path.clone().into_os_string();
+                    file.push(suffix);
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; use a fresh one on a thread.
+                let dropped = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    rt.block_on(async {
+                        let admin = SeaOrm::connect(&admin_url).await?;
+                        admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await?;
+                        admin.close().await
+                    })
+                    .map_err(std::io::Error::other)
+                })
+                .join();
+                if !matches!(dropped, Ok(Ok(()))) {
+                    eprintln!("could not drop test database");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn replaces_the_database_of_a_url() {
+        use super::with_database;
+        assert_eq!(
+            with_database("postgres://u@h:5432/test", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/test?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://u@h", "x"), "postgres://u@h/x");
+    }
+}
