@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use sea_orm::{ConnectionTrait, Database as SeaOrm};
 
+use zenzefi_testkit::service_url;
+
 use crate::{ConnectOptions, SeaDatabase, connect};
 
 /// A migrated database that is deleted when dropped.
@@ -18,21 +20,6 @@ pub struct TestDatabase {
 enum Cleanup {
     File(PathBuf),
     Postgres { admin_url: String, name: String },
-}
-
-/// The URL of a required test service, or `None` (with a note) when it is not
-/// configured. Under `CI=true` a missing service is a failure, not a skip.
-pub fn service_url(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("{var} is not set: CI must run the tests that need it")
-        }
-        _ => {
-            eprintln!("skipping: {var} is not set");
-            None
-        }
-    }
 }
 
 impl TestDatabase {

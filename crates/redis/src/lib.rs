@@ -1,1 +1,8 @@
+//! Redis adapters (deadpool-redis): state shared by every API instance and
+//! worker of one deployment. Keys are namespaced by a configurable prefix.
 
+mod pool;
+mod rate_limit;
+
+pub use pool::{RedisPool, RedisSettings};
+pub use rate_limit::RedisRateLimiter;

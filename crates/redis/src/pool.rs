@@ -1,0 +1,73 @@
+//! The connection pool and its health probe.
+
+use std::time::Duration;
+
+use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts, redis};
+use zenzefi_domain::PortError;
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: String,
+    /// Prepended to every key, so that deployments can share a server.
+    pub key_prefix: String,
+    pub max_connections: usize,
+    /// How long a command may wait for a connection (and to connect).
+    pub timeout: Duration,
+}
+
+/// A pool plus the deployment's key prefix. Cheap to clone.
+#[derive(Clone)]
+pub struct RedisPool {
+    pool: Pool,
+    prefix: String,
+}
+
+impl RedisPool {
+    /// Builds the pool; connections open lazily, so an unreachable server
+    /// shows up on first use (and in health checks), not here.
+    pub fn new(settings: &RedisSettings) -> Result<Self, PortError> {
+        let mut config = Config::from_url(settings.url.clone());
+        config.pool = Some(PoolConfig {
+            max_size: settings.max_connections,
+            timeouts: Timeouts {
+                wait: Some(settings.timeout),
+                create: Some(settings.timeout),
+                recycle: Some(settings.timeout),
+            },
+            ..PoolConfig::default()
+        });
+        let pool = config
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(PortError::unexpected)?;
+        Ok(Self {
+            pool,
+            prefix: settings.key_prefix.clone(),
+        })
+    }
+
+    pub(crate) fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    pub(crate) async fn connection(&self) -> Result<Connection, PortError> {
+        self.pool.get().await.map_err(PortError::unavailable)
+    }
+
+    /// A round trip, for health checks.
+    pub async fn ping(&self) -> Result<(), PortError> {
+        let mut conn = self.connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(drop)
+            .map_err(redis_error)
+    }
+}
+
+pub(crate) fn redis_error(err: redis::RedisError) -> PortError {
+    if err.is_io_error() || err.is_connection_dropped() || err.is_timeout() {
+        PortError::unavailable(err)
+    } else {
+        PortError::unexpected(err)
+    }
+}

@@ -1,0 +1,91 @@
+//! The Redis adapters against a real server (`TEST_REDIS_URL`).
+
+use std::time::Duration;
+
+use zenzefi_domain::ports::{RateDecision, RateLimiter};
+use zenzefi_redis::{RedisPool, RedisRateLimiter, RedisSettings};
+
+/// A pool with a prefix of its own, so tests never see each other's keys.
+fn pool() -> Option<RedisPool> {
+    let url = zenzefi_testkit::service_url("TEST_REDIS_URL")?;
+    let settings = RedisSettings {
+        url,
+        key_prefix: format!("zenzefi-test:{}:", uuid::Uuid::new_v4()),
+        max_connections: 16,
+        timeout: Duration::from_secs(2),
+    };
+    Some(RedisPool::new(&settings).unwrap())
+}
+
+#[tokio::test]
+async fn ping_answers() {
+    let Some(pool) = pool() else { return };
+    pool.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_hits_from_two_instances_share_one_window() {
+    let Some(pool) = pool() else { return };
+    // Two limiters on one server stand for two API instances.
+    let instances = [
+        RedisRateLimiter::new(pool.clone()),
+        RedisRateLimiter::new(pool.clone()),
+    ];
+    let hits = (0..40).map(|i| {
+        let limiter = instances[i % 2].clone();
+        tokio::spawn(async move {
+            limiter
+                .hit("login:10.0.0.1", 10, Duration::from_secs(60))
+                .await
+        })
+    });
+    let mut allowed = 0;
+    for hit in hits {
+        match hit.await.unwrap().unwrap() {
+            RateDecision::Allowed => allowed += 1,
+            RateDecision::Limited { retry_after } => {
+                assert!((1..=60).contains(&retry_after.as_secs()), "{retry_after:?}");
+            }
+        }
+    }
+    assert_eq!(allowed, 10);
+}
+
+#[tokio::test]
+async fn the_window_expires_in_redis() {
+    let Some(pool) = pool() else { return };
+    let limiter = RedisRateLimiter::new(pool);
+    let window = Duration::from_millis(200);
+    assert_eq!(
+        limiter.hit("k", 1, window).await.unwrap(),
+        RateDecision::Allowed
+    );
+    assert!(matches!(
+        limiter.hit("k", 1, window).await.unwrap(),
+        RateDecision::Limited { .. }
+    ));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        limiter.hit("k", 1, window).await.unwrap(),
+        RateDecision::Allowed
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_reported_unavailable() {
+    let settings = RedisSettings {
+        url: "redis://127.0.0.1:1".into(),
+        key_prefix: "x:".into(),
+        max_connections: 1,
+        timeout: Duration::from_millis(500),
+    };
+    let limiter = RedisRateLimiter::new(RedisPool::new(&settings).unwrap());
+    let err = limiter
+        .hit("k", 1, Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, zenzefi_domain::PortError::Unavailable(_)),
+        "{err:?}"
+    );
+}
