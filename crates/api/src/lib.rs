@@ -1,1 +1,15 @@
+//! The HTTP API of Zenzefi Gateway: transport (actix-web handlers,
+//! extractors, middleware) and the composition root that wires adapters
+//! into the domain's use-cases.
 
+mod error;
+mod extract;
+mod health;
+mod jwt;
+mod request_id;
+mod routes;
+mod startup;
+mod state;
+mod upstream_probe;
+
+pub use startup::{Application, StartupError};

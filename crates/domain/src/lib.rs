@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod context;
 pub mod error;
+pub mod health;
 pub mod money;
 pub mod ports;
 pub mod user;

@@ -284,3 +284,40 @@ async fn an_uncommitted_unit_of_work_leaves_nothing_behind() {
             .is_superuser
     );
 }
+
+#[tokio::test]
+async fn create_superuser_creates_once_then_promotes_idempotently() {
+    let h = harness(10);
+    let (root, created) = h
+        .auth
+        .create_superuser(registration("root@x.io", "root"), &ctx())
+        .await
+        .unwrap();
+    assert!(created && root.is_superuser);
+    let (again, created) = h
+        .auth
+        .create_superuser(registration("root@x.io", "root"), &ctx())
+        .await
+        .unwrap();
+    assert!(!created && again.id == root.id);
+
+    let ann = h
+        .auth
+        .register(registration("ann@x.io", "ann"), &ctx())
+        .await
+        .unwrap();
+    let (promoted, created) = h
+        .auth
+        .create_superuser(registration("ann@x.io", "ignored"), &ctx())
+        .await
+        .unwrap();
+    assert!(!created && promoted.is_superuser && promoted.id == ann.id);
+    assert!(h.db.user_by_id(ann.id).await.unwrap().unwrap().is_superuser);
+    let promotions =
+        h.db.audit_entries()
+            .await
+            .into_iter()
+            .filter(|e| e.action == AuditAction::AdminUserUpdate)
+            .count();
+    assert_eq!(promotions, 1);
+}

@@ -155,8 +155,4 @@ impl Database for InMemoryDatabase {
         let working = Mutex::new(committed.clone());
         Ok(Box::new(MemStore(Exclusive { committed, working })))
     }
-
-    async fn ping(&self) -> Result<(), PortError> {
-        Ok(())
-    }
 }

@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts, redis};
 use zenzefi_domain::PortError;
+use zenzefi_domain::ports::Probe;
 
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
@@ -52,9 +54,11 @@ impl RedisPool {
     pub(crate) async fn connection(&self) -> Result<Connection, PortError> {
         self.pool.get().await.map_err(PortError::unavailable)
     }
+}
 
-    /// A round trip, for health checks.
-    pub async fn ping(&self) -> Result<(), PortError> {
+#[async_trait]
+impl Probe for RedisPool {
+    async fn probe(&self) -> Result<(), PortError> {
         let mut conn = self.connection().await?;
         redis::cmd("PING")
             .query_async::<String>(&mut conn)

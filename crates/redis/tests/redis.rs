@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use zenzefi_domain::ports::{RateDecision, RateLimiter};
+use zenzefi_domain::ports::{Probe, RateDecision, RateLimiter};
 use zenzefi_redis::{RedisPool, RedisRateLimiter, RedisSettings};
 
 /// A pool with a prefix of its own, so tests never see each other's keys.
@@ -18,9 +18,9 @@ fn pool() -> Option<RedisPool> {
 }
 
 #[tokio::test]
-async fn ping_answers() {
+async fn probe_answers() {
     let Some(pool) = pool() else { return };
-    pool.ping().await.unwrap();
+    pool.probe().await.unwrap();
 }
 
 #[tokio::test]

@@ -53,6 +53,15 @@ impl AuthService {
         registration: Registration,
         ctx: &RequestContext,
     ) -> Result<User, RegisterError> {
+        self.insert_new_user(registration, false, ctx).await
+    }
+
+    async fn insert_new_user(
+        &self,
+        registration: Registration,
+        is_superuser: bool,
+        ctx: &RequestContext,
+    ) -> Result<User, RegisterError> {
         // Hash before the transaction: argon2 is slow and must not hold a connection.
         let password_hash = self.hasher.hash(&registration.password).await?;
         let now = self.clock.now();
@@ -63,7 +72,7 @@ impl AuthService {
             password_hash,
             full_name: registration.full_name,
             is_active: true,
-            is_superuser: false,
+            is_superuser,
             balance: Money::ZERO,
             created_at: now,
             updated_at: now,
@@ -73,7 +82,11 @@ impl AuthService {
             ResourceType::User,
             Some(user.id.0),
             Some(user.id),
-            json!({ "email": user.email.as_str(), "username": user.username.as_str() }),
+            json!({
+                "email": user.email.as_str(),
+                "username": user.username.as_str(),
+                "is_superuser": is_superuser,
+            }),
             ctx,
             now,
         );
@@ -82,6 +95,40 @@ impl AuthService {
         uow.append_audit(&audit).await?;
         uow.commit().await?;
         Ok(user)
+    }
+
+    /// Makes the owner of `registration.email` a superuser, creating the
+    /// account when there is none (then with the given username and
+    /// password). Idempotent; an existing user's password is left alone.
+    /// Returns the user and whether it was created.
+    pub async fn create_superuser(
+        &self,
+        registration: Registration,
+        ctx: &RequestContext,
+    ) -> Result<(User, bool), RegisterError> {
+        if let Some(mut user) = self.db.user_by_email(&registration.email).await? {
+            if user.is_superuser {
+                return Ok((user, false));
+            }
+            let uow = self.db.begin().await?;
+            user.is_superuser = true;
+            user.updated_at = self.clock.now();
+            uow.update_user(&user).await?;
+            uow.append_audit(&AuditEntry::new(
+                AuditAction::AdminUserUpdate,
+                ResourceType::User,
+                Some(user.id.0),
+                None,
+                json!({ "changed_fields": { "is_superuser": { "old": false, "new": true } }, "via": "cli" }),
+                ctx,
+                user.updated_at,
+            ))
+            .await?;
+            uow.commit().await?;
+            return Ok((user, false));
+        }
+        let user = self.insert_new_user(registration, true, ctx).await?;
+        Ok((user, true))
     }
 
     /// Checks the credentials and records the attempt, successful or not.

@@ -4,10 +4,12 @@
 
 mod clock;
 mod password;
+mod probe;
 mod rate_limit;
 mod store;
 
 pub use clock::Clock;
 pub use password::PasswordHasher;
+pub use probe::Probe;
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use store::{AuditStore, Database, InsertUserError, UnitOfWork, UserStore};

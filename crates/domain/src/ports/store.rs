@@ -54,7 +54,4 @@ pub trait UnitOfWork: UserStore + AuditStore + Send + Sync {
 #[async_trait]
 pub trait Database: UserStore + AuditStore + Send + Sync {
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, PortError>;
-
-    /// A cheap round trip for health checks.
-    async fn ping(&self) -> Result<(), PortError>;
 }

@@ -7,7 +7,7 @@ mod users;
 use async_trait::async_trait;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use zenzefi_domain::PortError;
-use zenzefi_domain::ports::{Database, UnitOfWork};
+use zenzefi_domain::ports::{Database, Probe, UnitOfWork};
 
 use crate::errors::port_error;
 
@@ -49,8 +49,11 @@ impl Database for SeaDatabase {
         let tx = self.conn.begin().await.map_err(port_error)?;
         Ok(Box::new(SeaStore { conn: tx }))
     }
+}
 
-    async fn ping(&self) -> Result<(), PortError> {
+#[async_trait]
+impl Probe for SeaDatabase {
+    async fn probe(&self) -> Result<(), PortError> {
         self.conn
             .execute_unprepared("SELECT 1")
             .await

@@ -1,0 +1,255 @@
+//! Every error response: RFC 9457 problem+json with a stable `code`.
+//! Domain errors map here and nowhere else; anything unexpected is logged
+//! with its cause chain and answered opaquely.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use zenzefi_domain::PortError;
+use zenzefi_domain::auth::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
+use zenzefi_domain::validation::ValidationErrors;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+    errors: Vec<FieldProblem>,
+    retry_after_secs: Option<u64>,
+    /// Logged, never sent.
+    cause: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldProblem],
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after_secs: None,
+            cause: None,
+        }
+    }
+
+    /// 422 with one entry per invalid field.
+    pub fn validation(errors: Vec<FieldProblem>) -> Self {
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        let detail = format!("Invalid request: {}", fields.join(", "));
+        Self {
+            errors,
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                detail,
+            )
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldProblem {
+            field: field.to_owned(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn not_authenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "not_authenticated",
+            "A valid bearer token is required",
+        )
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    /// A failure the client cannot fix; the cause is logged, not sent.
+    pub fn internal(cause: impl StdError + Send + Sync + 'static) -> Self {
+        Self {
+            cause: Some(Arc::new(cause)),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "The server could not complete the request",
+            )
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.detail)?;
+        let mut source = self.cause.as_deref().map(|c| c as &dyn StdError);
+        while let Some(cause) = source {
+            write!(f, "\n  caused by: {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        } else {
+            tracing::debug!(code = self.code, detail = %self.detail, "request refused");
+        }
+        let problem = Problem {
+            kind: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            code: self.code,
+            errors: &self.errors,
+        };
+        let mut response = HttpResponse::build(self.status);
+        response.content_type(PROBLEM_JSON);
+        if let Some(secs) = self.retry_after_secs {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.json(problem)
+    }
+}
+
+impl From<PortError> for ApiError {
+    fn from(err: PortError) -> Self {
+        match err {
+            PortError::Unavailable(_) => Self {
+                cause: Some(Arc::new(err)),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "A dependency of the service is unavailable; try again shortly",
+                )
+            },
+            PortError::Unexpected(_) => Self::internal(err),
+        }
+    }
+}
+
+impl From<ValidationErrors> for ApiError {
+    fn from(errors: ValidationErrors) -> Self {
+        Self::validation(
+            errors
+                .0
+                .into_iter()
+                .map(|e| FieldProblem {
+                    field: e.field.to_owned(),
+                    message: e.message,
+                })
+                .collect(),
+        )
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(err: RegisterError) -> Self {
+        match err {
+            RegisterError::EmailTaken => Self::new(
+                StatusCode::CONFLICT,
+                "email_taken",
+                "This email is already registered",
+            ),
+            RegisterError::UsernameTaken => Self::new(
+                StatusCode::CONFLICT,
+                "username_taken",
+                "This username is already taken",
+            ),
+            RegisterError::Port(e) => e.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(err: LoginError) -> Self {
+        match err {
+            LoginError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid email or password",
+            ),
+            LoginError::UserInactive => user_inactive(),
+            LoginError::RateLimited { retry_after } => Self {
+                retry_after_secs: Some(
+                    (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1),
+                ),
+                ..Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    "Too many login attempts; try again later",
+                )
+            },
+            LoginError::Port(e) => e.into(),
+        }
+    }
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(err: AuthenticateError) -> Self {
+        match err {
+            AuthenticateError::UnknownUser => Self::not_authenticated(),
+            AuthenticateError::UserInactive => user_inactive(),
+            AuthenticateError::Port(e) => e.into(),
+        }
+    }
+}
+
+impl From<UpdateProfileError> for ApiError {
+    fn from(err: UpdateProfileError) -> Self {
+        match err {
+            UpdateProfileError::CurrentPasswordRequired => {
+                Self::field("current_password", "required to change the password")
+            }
+            UpdateProfileError::WrongCurrentPassword => Self::new(
+                StatusCode::FORBIDDEN,
+                "invalid_current_password",
+                "The current password is wrong",
+            ),
+            UpdateProfileError::Authenticate(e) => e.into(),
+            UpdateProfileError::Port(e) => e.into(),
+        }
+    }
+}
+
+fn user_inactive() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "user_inactive",
+        "This account is deactivated",
+    )
+}

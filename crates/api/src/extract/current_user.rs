@@ -1,0 +1,37 @@
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures::future::LocalBoxFuture;
+use zenzefi_domain::user::User;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The user behind the request's `Authorization: Bearer <JWT>`. Loaded on
+/// every request, so deactivation takes effect at once.
+pub struct CurrentUser(pub User);
+
+impl FromRequest for CurrentUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(|token| token.trim().to_owned());
+        Box::pin(async move {
+            let state = state.ok_or_else(ApiError::not_authenticated)?;
+            let user_id = bearer
+                .and_then(|token| state.jwt.verify(&token))
+                .ok_or_else(ApiError::not_authenticated)?;
+            Ok(CurrentUser(state.auth.authenticate(user_id).await?))
+        })
+    }
+}

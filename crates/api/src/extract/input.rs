@@ -1,0 +1,71 @@
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+
+use crate::error::ApiError;
+
+/// SPEC §3: JSON bodies above 64 KiB are refused.
+const JSON_LIMIT_BYTES: usize = 64 * 1024;
+
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(JSON_LIMIT_BYTES)
+        .error_handler(|err, _req: &HttpRequest| json_error(err).into())
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| query_error(err).into())
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _req| path_error(err).into())
+}
+
+fn json_error(err: JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("JSON bodies are limited to {JSON_LIMIT_BYTES} bytes"),
+            )
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => data_error(&e),
+        JsonPayloadError::Deserialize(_) => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "The body is not valid JSON",
+        ),
+        other => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", other.to_string()),
+    }
+}
+
+/// Well-formed JSON of the wrong shape: name the field when serde does.
+fn data_error(err: &serde_json::Error) -> ApiError {
+    let message = err.to_string();
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    let field = ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or("body")
+        .to_owned();
+    ApiError::field(&field, message)
+}
+
+fn query_error(err: QueryPayloadError) -> ApiError {
+    ApiError::field("query", err.to_string())
+}
+
+fn path_error(err: PathError) -> ApiError {
+    ApiError::field("path", err.to_string())
+}

@@ -1,0 +1,10 @@
+//! Extractors: who is calling and from where, and how malformed input
+//! becomes a problem response instead of actix's plain-text errors.
+
+mod client;
+mod current_user;
+mod input;
+
+pub use client::Client;
+pub use current_user::CurrentUser;
+pub use input::{json_config, path_config, query_config};

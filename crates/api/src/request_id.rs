@@ -1,0 +1,56 @@
+//! Every response carries `X-Request-Id` (the client's, when it sent a
+//! sane one), and every log line of the request carries it too.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use tracing::Instrument;
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn acceptable(value: &HeaderValue) -> Option<String> {
+    let value = value.to_str().ok()?;
+    let sane = (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
+    sane.then(|| value.to_owned())
+}
+
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = req
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(acceptable)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method());
+    let started = Instant::now();
+
+    // Handler and extractor errors arrive here as responses already.
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            route = res
+                .request()
+                .match_pattern()
+                .as_deref()
+                .unwrap_or("<unmatched>"),
+            status = res.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request completed"
+        );
+    });
+    Ok(res)
+}

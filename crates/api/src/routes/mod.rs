@@ -1,0 +1,22 @@
+//! The HTTP routes, one module per area of SPEC.
+
+mod auth;
+mod health;
+mod users;
+
+use actix_web::{HttpResponse, web};
+
+use crate::error::ApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.configure(health::configure).service(
+        web::scope("/api/v1")
+            .configure(auth::configure)
+            .configure(users::configure),
+    );
+}
+
+/// Unknown routes and methods answer problem+json too.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found("No such endpoint"))
+}

@@ -1,0 +1,150 @@
+//! The composition root: adapters in, a running HTTP server out. `main` and
+//! the black-box tests both build the application through here.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{Compress, from_fn};
+use actix_web::{App, HttpServer, web};
+use zenzefi_bootstrap::{Infrastructure, Settings};
+use zenzefi_domain::PortError;
+use zenzefi_domain::auth::{AuthService, LoginPolicy};
+use zenzefi_domain::health::HealthChecker;
+
+use crate::extract::{json_config, path_config, query_config};
+use crate::health::HealthMonitor;
+use crate::jwt::JwtCodec;
+use crate::request_id::request_id;
+use crate::routes;
+use crate::state::AppState;
+use crate::upstream_probe::UpstreamProbe;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("could not reach a dependency: {0}")]
+    Dependency(#[from] PortError),
+    #[error("could not bind {bind}: {source}")]
+    Bind {
+        bind: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    health_task: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Connects the adapters the settings name, migrates when
+    /// `database.auto_migrate`, runs a first health check and binds.
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let infra = Infrastructure::connect(settings).await?;
+        if settings.database.auto_migrate {
+            infra.database.migrate().await?;
+        }
+        Self::build_with(settings, infra).await
+    }
+
+    /// Like [`Application::build`] on adapters the caller connected.
+    pub async fn build_with(
+        settings: &Settings,
+        infra: Infrastructure,
+    ) -> Result<Self, StartupError> {
+        let auth = AuthService::new(
+            infra.db(),
+            infra.password_hasher()?,
+            infra.clock.clone(),
+            infra.rate_limiter(),
+            LoginPolicy {
+                attempts_per_minute: settings.rate_limit.login_per_minute,
+            },
+        );
+        let upstream = UpstreamProbe::new(
+            &settings.upstream.url,
+            Duration::from_secs(settings.upstream.connect_timeout_secs),
+            Duration::from_secs(settings.upstream.connect_timeout_secs.max(1)),
+        )?;
+        let health = Arc::new(HealthMonitor::new(
+            HealthChecker::new(
+                infra.database_probe(),
+                infra.redis_probe(),
+                Arc::new(upstream),
+                infra.clock.clone(),
+            ),
+            infra.clock.clone(),
+            Duration::from_secs(settings.health.ttl_secs),
+        ));
+        health.refresh().await;
+        let health_task = health
+            .clone()
+            .spawn(Duration::from_secs(settings.health.interval_secs));
+
+        let state = web::Data::new(AppState {
+            auth,
+            jwt: JwtCodec::new(
+                settings.auth.jwt_secret.expose().as_bytes(),
+                settings.jwt_ttl(),
+            ),
+            clock: infra.clock.clone(),
+            health,
+            trust_forwarded_for: settings.server.trust_forwarded_for,
+        });
+
+        let listener =
+            TcpListener::bind(&settings.server.bind).map_err(|source| StartupError::Bind {
+                bind: settings.server.bind.clone(),
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                bind: settings.server.bind.clone(),
+                source,
+            })?
+            .port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(json_config())
+                .app_data(query_config())
+                .app_data(path_config())
+                .wrap(Compress::default())
+                .wrap(from_fn(request_id))
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .shutdown_timeout(30);
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server
+            .listen(listener)
+            .map_err(|source| StartupError::Bind {
+                bind: settings.server.bind.clone(),
+                source,
+            })?
+            .run();
+        tracing::info!(port, "listening");
+        Ok(Self {
+            port,
+            server,
+            health_task,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.health_task.abort();
+        result
+    }
+}

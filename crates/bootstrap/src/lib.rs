@@ -1,0 +1,14 @@
+//! What both binaries need before they can do anything: settings, logging,
+//! and the adapters chosen by those settings.
+
+mod secret;
+mod settings;
+mod telemetry;
+mod wiring;
+
+pub use secret::Secret;
+pub use settings::{
+    DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, Environment, LogFormat, Settings, SettingsError,
+};
+pub use telemetry::init_tracing;
+pub use wiring::{Infrastructure, install_crypto_provider};

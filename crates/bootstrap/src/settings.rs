@@ -1,0 +1,311 @@
+//! Typed settings (SPEC §2): `config/default.toml`, then the file named by
+//! `ZENZEFI_CONFIG`, then `ZENZEFI__SECTION__KEY` environment variables.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use config::{Config, File, FileFormat};
+use serde::Deserialize;
+use zenzefi_domain::Money;
+
+use crate::secret::Secret;
+
+/// Compiled in, so the binaries run from any directory; a
+/// `config/default.toml` in the working directory takes its place.
+const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+
+pub const DEV_JWT_SECRET: &str = "development-only-jwt-secret-change-me";
+pub const DEV_WEBHOOK_SECRET: &str = "development-only-webhook-secret";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub environment: Environment,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub upstream: UpstreamSettings,
+    pub pricing: PricingSettings,
+    pub payments: PaymentSettings,
+    pub sessions: SessionSettings,
+    pub audit: AuditSettings,
+    pub metrics: MetricsSettings,
+    pub rate_limit: RateLimitSettings,
+    pub health: HealthSettings,
+    pub log: LogSettings,
+    pub worker: WorkerSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub public_url: String,
+    pub workers: usize,
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub auto_migrate: bool,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: Secret,
+    pub key_prefix: String,
+    pub max_connections: usize,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: Secret,
+    pub jwt_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpstreamSettings {
+    pub url: String,
+    pub connect_timeout_secs: u64,
+    pub request_timeout_secs: u64,
+    pub ca_cert: String,
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PricingSettings {
+    /// Hours → ZNC, as written in the file; see [`Settings::prices`].
+    pub prices: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    pub webhook_secret: Secret,
+    pub znc_to_rub: String,
+    pub mock_gateway: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    pub idle_timeout_secs: u64,
+    pub flush_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditSettings {
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    pub bearer_token: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub login_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HealthSettings {
+    pub interval_secs: u64,
+    pub ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    pub metrics_bind: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("could not read the configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults, `ZENZEFI_CONFIG` and the environment, validated.
+    pub fn load() -> Result<Self, SettingsError> {
+        let local_default = std::path::Path::new("config/default.toml");
+        let mut builder = Config::builder();
+        builder = if local_default.exists() {
+            builder.add_source(File::from(local_default))
+        } else {
+            builder.add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+        };
+        if let Ok(path) = std::env::var("ZENZEFI_CONFIG") {
+            builder = builder.add_source(File::with_name(&path).required(true));
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix("ZENZEFI")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The compiled-in defaults alone, for tests that then adjust fields.
+    pub fn defaults() -> Self {
+        Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .build()
+            .and_then(Config::try_deserialize)
+            .expect("config/default.toml is valid")
+    }
+
+    /// Refuses settings that would start a broken or unsafe service.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |msg: String| Err(SettingsError::Invalid(msg));
+        if self.environment == Environment::Production {
+            if self.auth.jwt_secret.expose() == DEV_JWT_SECRET {
+                return invalid(
+                    "auth.jwt_secret is the development value; set ZENZEFI__AUTH__JWT_SECRET \
+                     to a random string of at least 32 characters in production"
+                        .into(),
+                );
+            }
+            if self.auth.jwt_secret.expose().len() < 32 {
+                return invalid(
+                    "auth.jwt_secret must be at least 32 characters in production".into(),
+                );
+            }
+            if self.payments.webhook_secret.expose() == DEV_WEBHOOK_SECRET {
+                return invalid(
+                    "payments.webhook_secret is the development value; set \
+                     ZENZEFI__PAYMENTS__WEBHOOK_SECRET in production"
+                        .into(),
+                );
+            }
+            if self.payments.mock_gateway {
+                return invalid("payments.mock_gateway must be false in production".into());
+            }
+        }
+        if self.auth.jwt_secret.is_empty() {
+            return invalid("auth.jwt_secret must not be empty".into());
+        }
+        if self.bind_addr().is_err() {
+            return invalid(format!(
+                "server.bind {:?} is not an address:port",
+                self.server.bind
+            ));
+        }
+        if self.health.interval_secs == 0 || self.health.ttl_secs < self.health.interval_secs {
+            return invalid("health.ttl_secs must be at least health.interval_secs (> 0)".into());
+        }
+        if self.rate_limit.login_per_minute == 0 {
+            return invalid("rate_limit.login_per_minute must be at least 1".into());
+        }
+        self.prices()?;
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
+        self.server.bind.parse()
+    }
+
+    /// `pricing.prices` as hours → price, each price positive.
+    pub fn prices(&self) -> Result<BTreeMap<u32, Money>, SettingsError> {
+        let invalid = |msg: String| SettingsError::Invalid(msg);
+        let mut prices = BTreeMap::new();
+        for (hours, price) in &self.pricing.prices {
+            let hours: u32 = hours.parse().ok().filter(|h| *h > 0).ok_or_else(|| {
+                invalid(format!(
+                    "pricing.prices: {hours:?} is not a number of hours"
+                ))
+            })?;
+            let price: Money = price
+                .parse()
+                .ok()
+                .filter(|p: &Money| p.cents() > 0)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "pricing.prices: {price:?} is not a positive amount"
+                    ))
+                })?;
+            prices.insert(hours, price);
+        }
+        if prices.is_empty() {
+            return Err(invalid(
+                "pricing.prices must list at least one duration".into(),
+            ));
+        }
+        Ok(prices)
+    }
+
+    pub fn jwt_ttl(&self) -> Duration {
+        Duration::from_secs(self.auth.jwt_ttl_secs)
+    }
+
+    pub fn redis_configured(&self) -> bool {
+        !self.redis.url.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_for_development() {
+        let settings = Settings::defaults();
+        settings.validate().unwrap();
+        assert_eq!(settings.prices().unwrap()[&24], Money::from_cents(1800));
+        assert!(!settings.redis_configured());
+    }
+
+    #[test]
+    fn production_refuses_development_secrets_with_a_clear_message() {
+        let mut settings = Settings::defaults();
+        settings.environment = Environment::Production;
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("auth.jwt_secret"), "{err}");
+
+        settings.auth.jwt_secret = Secret::new("x".repeat(40));
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("payments.webhook_secret"), "{err}");
+
+        settings.payments.webhook_secret = Secret::new("real-webhook-secret");
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("mock_gateway"), "{err}");
+
+        settings.payments.mock_gateway = false;
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let settings = Settings::defaults();
+        assert!(!format!("{settings:?}").contains(DEV_JWT_SECRET));
+    }
+}

@@ -1,0 +1,85 @@
+//! Chooses and connects the adapters that the settings ask for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use zenzefi_crypto::Argon2Hasher;
+use zenzefi_domain::PortError;
+use zenzefi_domain::ports::{Clock, Database, PasswordHasher, Probe, RateLimiter};
+use zenzefi_memory::{InMemoryRateLimiter, SystemClock};
+use zenzefi_persistence::{ConnectOptions, SeaDatabase};
+use zenzefi_redis::{RedisPool, RedisRateLimiter};
+
+use crate::settings::Settings;
+
+/// rustls needs one process-wide crypto provider; both ring (sqlx) and the
+/// HTTP client link rustls, so pick ring explicitly before any TLS is used.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The connected adapters of one process.
+#[derive(Clone)]
+pub struct Infrastructure {
+    pub database: SeaDatabase,
+    /// `None` on the embedded default: coordination stays in this process.
+    pub redis: Option<RedisPool>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Infrastructure {
+    /// Connects the database and builds the Redis pool when `redis.url` is
+    /// set. Migrating is the caller's choice (`database.auto_migrate`).
+    pub async fn connect(settings: &Settings) -> Result<Self, PortError> {
+        let database = zenzefi_persistence::connect(&ConnectOptions {
+            url: settings.database.url.expose().to_owned(),
+            max_connections: settings.database.max_connections,
+            acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
+        })
+        .await?;
+        let redis = if settings.redis_configured() {
+            Some(RedisPool::new(&zenzefi_redis::RedisSettings {
+                url: settings.redis.url.expose().to_owned(),
+                key_prefix: settings.redis.key_prefix.clone(),
+                max_connections: settings.redis.max_connections,
+                timeout: Duration::from_secs(settings.redis.timeout_secs),
+            })?)
+        } else {
+            tracing::warn!(
+                "redis.url is empty: using in-process adapters, valid for a single API instance only"
+            );
+            None
+        };
+        Ok(Self {
+            database,
+            redis,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    pub fn db(&self) -> Arc<dyn Database> {
+        Arc::new(self.database.clone())
+    }
+
+    pub fn database_probe(&self) -> Arc<dyn Probe> {
+        Arc::new(self.database.clone())
+    }
+
+    pub fn redis_probe(&self) -> Option<Arc<dyn Probe>> {
+        self.redis
+            .clone()
+            .map(|pool| Arc::new(pool) as Arc<dyn Probe>)
+    }
+
+    /// Shared through Redis when configured, so limits hold across instances.
+    pub fn rate_limiter(&self) -> Arc<dyn RateLimiter> {
+        match &self.redis {
+            Some(pool) => Arc::new(RedisRateLimiter::new(pool.clone())),
+            None => Arc::new(InMemoryRateLimiter::default()),
+        }
+    }
+
+    pub fn password_hasher(&self) -> Result<Arc<dyn PasswordHasher>, PortError> {
+        Ok(Arc::new(Argon2Hasher::new()?))
+    }
+}
