@@ -1,7 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::backend::execute_all;
+use crate::backend::{create_table_with_indexes, drop_table};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -24,30 +24,25 @@ pub enum Users {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(Users::Table)
-                    .col(uuid(Users::Id).primary_key())
-                    // Stored lower-cased by the domain, so plain uniqueness is case-insensitive.
-                    .col(string_len(Users::Email, 254))
-                    .col(string_len(Users::Username, 50))
-                    .col(text(Users::PasswordHash))
-                    .col(string_len_null(Users::FullName, 200))
-                    .col(boolean(Users::IsActive).default(true))
-                    .col(boolean(Users::IsSuperuser).default(false))
-                    .col(
-                        big_integer(Users::BalanceCents)
-                            .default(0)
-                            .check(Expr::col(Users::BalanceCents).gte(0)),
-                    )
-                    .col(timestamp_with_time_zone(Users::CreatedAt))
-                    .col(timestamp_with_time_zone(Users::UpdatedAt))
-                    .to_owned(),
-            )
-            .await?;
-        execute_all(
+        create_table_with_indexes(
             manager,
+            Table::create()
+                .table(Users::Table)
+                .col(uuid(Users::Id).primary_key())
+                // Stored lower-cased by the domain, so plain uniqueness is case-insensitive.
+                .col(string_len(Users::Email, 254))
+                .col(string_len(Users::Username, 50))
+                .col(text(Users::PasswordHash))
+                .col(string_len_null(Users::FullName, 200))
+                .col(boolean(Users::IsActive).default(true))
+                .col(boolean(Users::IsSuperuser).default(false))
+                .col(
+                    big_integer(Users::BalanceCents)
+                        .default(0)
+                        .check(Expr::col(Users::BalanceCents).gte(0)),
+                )
+                .col(timestamp_with_time_zone(Users::CreatedAt))
+                .col(timestamp_with_time_zone(Users::UpdatedAt)),
             &[
                 "CREATE UNIQUE INDEX ux_users_email ON users (email)",
                 "CREATE UNIQUE INDEX ux_users_username_lower ON users (lower(username))",
@@ -58,8 +53,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(Users::Table).to_owned())
-            .await
+        drop_table(manager, Users::Table).await
     }
 }

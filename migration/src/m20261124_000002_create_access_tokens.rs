@@ -1,8 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::backend::execute_all;
-use crate::m20261124_000001_create_users::Users;
+use crate::backend::{create_table_with_indexes, drop_table, references_user};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -28,44 +27,33 @@ pub enum AccessTokens {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(AccessTokens::Table)
-                    .col(uuid(AccessTokens::Id).primary_key())
-                    .col(uuid(AccessTokens::UserId))
-                    // Hex SHA-256 of the secret; the secret itself is never stored.
-                    .col(char_len(AccessTokens::TokenHash, 64))
-                    .col(string_len(AccessTokens::TokenPrefix, 8))
-                    .col(
-                        integer(AccessTokens::DurationHours)
-                            .check(Expr::col(AccessTokens::DurationHours).gt(0)),
-                    )
-                    .col(string_len(AccessTokens::Scope, 32))
-                    .col(
-                        big_integer(AccessTokens::CostCents)
-                            .check(Expr::col(AccessTokens::CostCents).gte(0)),
-                    )
-                    .col(timestamp_with_time_zone(AccessTokens::CreatedAt))
-                    .col(timestamp_with_time_zone_null(AccessTokens::ActivatedAt))
-                    // activated_at + duration, written with activated_at so that
-                    // "active, not expired" is an index range.
-                    .col(timestamp_with_time_zone_null(AccessTokens::ExpiresAt))
-                    .col(boolean(AccessTokens::IsActive).default(true))
-                    .col(timestamp_with_time_zone_null(AccessTokens::RevokedAt))
-                    .col(timestamp_with_time_zone_null(AccessTokens::LastUsedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_access_tokens_user")
-                            .from(AccessTokens::Table, AccessTokens::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        execute_all(
+        create_table_with_indexes(
             manager,
+            Table::create()
+                .table(AccessTokens::Table)
+                .col(uuid(AccessTokens::Id).primary_key())
+                .col(uuid(AccessTokens::UserId))
+                // Hex SHA-256 of the secret; the secret itself is never stored.
+                .col(char_len(AccessTokens::TokenHash, 64))
+                .col(string_len(AccessTokens::TokenPrefix, 8))
+                .col(
+                    integer(AccessTokens::DurationHours)
+                        .check(Expr::col(AccessTokens::DurationHours).gt(0)),
+                )
+                .col(string_len(AccessTokens::Scope, 32))
+                .col(
+                    big_integer(AccessTokens::CostCents)
+                        .check(Expr::col(AccessTokens::CostCents).gte(0)),
+                )
+                .col(timestamp_with_time_zone(AccessTokens::CreatedAt))
+                .col(timestamp_with_time_zone_null(AccessTokens::ActivatedAt))
+                // activated_at + duration, written with activated_at so that
+                // "active, not expired" is an index range.
+                .col(timestamp_with_time_zone_null(AccessTokens::ExpiresAt))
+                .col(boolean(AccessTokens::IsActive).default(true))
+                .col(timestamp_with_time_zone_null(AccessTokens::RevokedAt))
+                .col(timestamp_with_time_zone_null(AccessTokens::LastUsedAt))
+                .foreign_key(&mut references_user("fk_access_tokens_user", AccessTokens::Table, AccessTokens::UserId, ForeignKeyAction::Cascade)),
             &[
                 "CREATE UNIQUE INDEX ux_access_tokens_token_hash ON access_tokens (token_hash)",
                 "CREATE INDEX ix_access_tokens_user_created ON access_tokens (user_id, created_at DESC)",
@@ -77,8 +65,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(AccessTokens::Table).to_owned())
-            .await
+        drop_table(manager, AccessTokens::Table).await
     }
 }

@@ -1,8 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::backend::{execute_all, ip_address};
-use crate::m20261124_000001_create_users::Users;
+use crate::backend::{create_table_with_indexes, drop_table, ip_address, references_user};
 use crate::m20261124_000002_create_access_tokens::AccessTokens;
 
 #[derive(DeriveMigrationName)]
@@ -29,43 +28,32 @@ enum ProxySessions {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(ProxySessions::Table)
-                    .col(uuid(ProxySessions::Id).primary_key())
-                    .col(uuid(ProxySessions::UserId))
-                    .col(uuid(ProxySessions::TokenId))
-                    .col(string_len(ProxySessions::DeviceId, 255))
-                    .col(ip_address(manager, ProxySessions::IpAddress).not_null())
-                    .col(text_null(ProxySessions::UserAgent))
-                    .col(timestamp_with_time_zone(ProxySessions::StartedAt))
-                    .col(timestamp_with_time_zone(ProxySessions::LastActivity))
-                    .col(timestamp_with_time_zone_null(ProxySessions::EndedAt))
-                    // idle | revoked | terminated | expired | replaced
-                    .col(string_len_null(ProxySessions::EndReason, 16))
-                    .col(big_integer(ProxySessions::BytesTransferred).default(0))
-                    .col(big_integer(ProxySessions::RequestCount).default(0))
-                    .col(boolean(ProxySessions::IsActive).default(true))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_proxy_sessions_user")
-                            .from(ProxySessions::Table, ProxySessions::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_proxy_sessions_token")
-                            .from(ProxySessions::Table, ProxySessions::TokenId)
-                            .to(AccessTokens::Table, AccessTokens::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        execute_all(
+        create_table_with_indexes(
             manager,
+            Table::create()
+                .table(ProxySessions::Table)
+                .col(uuid(ProxySessions::Id).primary_key())
+                .col(uuid(ProxySessions::UserId))
+                .col(uuid(ProxySessions::TokenId))
+                .col(string_len(ProxySessions::DeviceId, 255))
+                .col(ip_address(manager, ProxySessions::IpAddress).not_null())
+                .col(text_null(ProxySessions::UserAgent))
+                .col(timestamp_with_time_zone(ProxySessions::StartedAt))
+                .col(timestamp_with_time_zone(ProxySessions::LastActivity))
+                .col(timestamp_with_time_zone_null(ProxySessions::EndedAt))
+                // idle | revoked | terminated | expired | replaced
+                .col(string_len_null(ProxySessions::EndReason, 16))
+                .col(big_integer(ProxySessions::BytesTransferred).default(0))
+                .col(big_integer(ProxySessions::RequestCount).default(0))
+                .col(boolean(ProxySessions::IsActive).default(true))
+                .foreign_key(&mut references_user("fk_proxy_sessions_user", ProxySessions::Table, ProxySessions::UserId, ForeignKeyAction::Cascade))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_proxy_sessions_token")
+                        .from(ProxySessions::Table, ProxySessions::TokenId)
+                        .to(AccessTokens::Table, AccessTokens::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                ),
             &[
                 // The backstop of "one live session per token", whatever the cache says.
                 "CREATE UNIQUE INDEX ux_proxy_sessions_live_token ON proxy_sessions (token_id) WHERE is_active",
@@ -79,8 +67,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(ProxySessions::Table).to_owned())
-            .await
+        drop_table(manager, ProxySessions::Table).await
     }
 }

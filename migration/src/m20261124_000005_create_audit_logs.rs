@@ -1,8 +1,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
 
-use crate::backend::{execute_all, ip_address};
-use crate::m20261124_000001_create_users::Users;
+use crate::backend::{create_table_with_indexes, drop_table, ip_address, references_user};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -25,33 +24,27 @@ enum AuditLogs {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(AuditLogs::Table)
-                    .col(uuid(AuditLogs::Id).primary_key())
-                    .col(uuid_null(AuditLogs::UserId))
-                    .col(string_len(AuditLogs::Action, 64))
-                    .col(string_len(AuditLogs::ResourceType, 32))
-                    .col(uuid_null(AuditLogs::ResourceId))
-                    .col(json_binary(AuditLogs::Details))
-                    .col(ip_address(manager, AuditLogs::IpAddress).null())
-                    .col(text_null(AuditLogs::UserAgent))
-                    .col(string_len_null(AuditLogs::RequestId, 128))
-                    .col(timestamp_with_time_zone(AuditLogs::CreatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_audit_logs_user")
-                            .from(AuditLogs::Table, AuditLogs::UserId)
-                            .to(Users::Table, Users::Id)
-                            // The trail outlives the account it mentions.
-                            .on_delete(ForeignKeyAction::SetNull),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        execute_all(
+        create_table_with_indexes(
             manager,
+            Table::create()
+                .table(AuditLogs::Table)
+                .col(uuid(AuditLogs::Id).primary_key())
+                .col(uuid_null(AuditLogs::UserId))
+                .col(string_len(AuditLogs::Action, 64))
+                .col(string_len(AuditLogs::ResourceType, 32))
+                .col(uuid_null(AuditLogs::ResourceId))
+                .col(json_binary(AuditLogs::Details))
+                .col(ip_address(manager, AuditLogs::IpAddress).null())
+                .col(text_null(AuditLogs::UserAgent))
+                .col(string_len_null(AuditLogs::RequestId, 128))
+                .col(timestamp_with_time_zone(AuditLogs::CreatedAt))
+                // The trail outlives the account it mentions.
+                .foreign_key(&mut references_user(
+                    "fk_audit_logs_user",
+                    AuditLogs::Table,
+                    AuditLogs::UserId,
+                    ForeignKeyAction::SetNull,
+                )),
             &[
                 "CREATE INDEX ix_audit_logs_created ON audit_logs (created_at DESC)",
                 "CREATE INDEX ix_audit_logs_user_created ON audit_logs (user_id, created_at DESC)",
@@ -63,8 +56,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(AuditLogs::Table).to_owned())
-            .await
+        drop_table(manager, AuditLogs::Table).await
     }
 }

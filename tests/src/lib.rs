@@ -1,1 +1,161 @@
+//! Spawns the real application on an ephemeral loopback port, on either
+//! backend, and talks to it over HTTP like any client would.
 
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+use zenzefi_api::Application;
+use zenzefi_bootstrap::{Secret, Settings, install_crypto_provider};
+use zenzefi_persistence::testing::TestDatabase;
+use zenzefi_testkit::service_url;
+
+pub use zenzefi_persistence::testing::AuditRow;
+
+/// Where the app under test keeps its state.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    /// SQLite and in-process coordination: what `cargo run` starts.
+    Embedded,
+    /// PostgreSQL and Redis from `TEST_DATABASE_URL` / `TEST_REDIS_URL`.
+    Shared,
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub http: Client,
+    pub database: TestDatabase,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub const PASSWORD: &str = "Correct-Horse-9";
+
+impl TestApp {
+    /// `None` when the shared backend is not configured outside CI.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestApp::spawn`], with the settings adjusted first.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
+        install_crypto_provider();
+        let mut settings = Settings::defaults();
+        settings.server.bind = "127.0.0.1:0".into();
+        settings.server.workers = 1;
+        let database = match backend {
+            Backend::Embedded => TestDatabase::sqlite().await,
+            Backend::Shared => {
+                let database = TestDatabase::postgres().await?;
+                settings.redis.url = Secret::new(service_url("TEST_REDIS_URL")?);
+                // Tests share one Redis; their keys must not meet.
+                settings.redis.key_prefix = format!("zz-test-{}:", uuid::Uuid::new_v4().simple());
+                database
+            }
+        };
+        settings.database.url = Secret::new(database.url());
+        adjust(&mut settings);
+        let app = Application::build(&settings)
+            .await
+            .expect("the application starts");
+        let base_url = format!("http://127.0.0.1:{}", app.port());
+        let server = tokio::spawn(app.run_until_stopped());
+        let http = Client::builder()
+            .no_proxy()
+            .build()
+            .expect("an HTTP client");
+        Some(Self {
+            base_url,
+            http,
+            database,
+            server,
+        })
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.http.get(format!("{}{path}", self.base_url))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.http.post(format!("{}{path}", self.base_url))
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.http.patch(format!("{}{path}", self.base_url))
+    }
+
+    pub async fn register(&self, email: &str, username: &str) -> Response {
+        self.post("/api/v1/auth/register")
+            .json(&json!({ "email": email, "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("register request")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post("/api/v1/auth/login")
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await
+            .expect("login request")
+    }
+
+    /// Registers a user and returns a bearer token for it.
+    pub async fn signed_up(&self, email: &str, username: &str) -> String {
+        assert_eq!(self.register(email, username).await.status(), 201);
+        let body: Value = self.login(email, PASSWORD).await.json().await.unwrap();
+        body["access_token"].as_str().expect("a token").to_owned()
+    }
+
+    /// `GET /api/v1/users/me` as the holder of `token`.
+    pub async fn me(&self, token: &str) -> Response {
+        self.get("/api/v1/users/me")
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("me request")
+    }
+
+    pub async fn audit_rows(&self) -> Vec<AuditRow> {
+        self.database.audit_rows().await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// A problem+json body, checked to be one.
+pub async fn problem(response: Response) -> Value {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.expect("a JSON body");
+    assert!(
+        body["status"].is_u64() && body["code"].is_string(),
+        "{body}"
+    );
+    body
+}
+
+/// Runs each listed test against both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case($crate::Backend::Embedded).await;
+            })*
+        }
+        mod shared {
+            $(#[tokio::test]
+            async fn $case() {
+                super::$case($crate::Backend::Shared).await;
+            })*
+        }
+    };
+}

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use zenzefi_api::Application;
 use zenzefi_bootstrap::{Infrastructure, Settings, init_tracing, install_crypto_provider};
 use zenzefi_domain::RequestContext;
-use zenzefi_domain::auth::{AuthService, LoginPolicy, Registration};
+use zenzefi_domain::auth::Registration;
 
 #[derive(Parser)]
 #[command(name = "zenzefi-api", version, about = "Zenzefi Gateway API")]
@@ -97,16 +97,8 @@ async fn create_superuser(
     if settings.database.auto_migrate {
         infra.database.migrate().await?;
     }
-    let auth = AuthService::new(
-        infra.db(),
-        infra.password_hasher()?,
-        infra.clock.clone(),
-        infra.rate_limiter(),
-        LoginPolicy {
-            attempts_per_minute: settings.rate_limit.login_per_minute,
-        },
-    );
-    let (user, created) = auth
+    let (user, created) = infra
+        .auth_service(settings)?
         .create_superuser(registration, &RequestContext::default())
         .await?;
     let verb = if created { "created" } else { "promoted" };

@@ -10,7 +10,6 @@ use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 use zenzefi_bootstrap::{Infrastructure, Settings};
 use zenzefi_domain::PortError;
-use zenzefi_domain::auth::{AuthService, LoginPolicy};
 use zenzefi_domain::health::HealthChecker;
 
 use crate::extract::{json_config, path_config, query_config};
@@ -55,15 +54,7 @@ impl Application {
         settings: &Settings,
         infra: Infrastructure,
     ) -> Result<Self, StartupError> {
-        let auth = AuthService::new(
-            infra.db(),
-            infra.password_hasher()?,
-            infra.clock.clone(),
-            infra.rate_limiter(),
-            LoginPolicy {
-                attempts_per_minute: settings.rate_limit.login_per_minute,
-            },
-        );
+        let auth = infra.auth_service(settings)?;
         let upstream = UpstreamProbe::new(
             &settings.upstream.url,
             Duration::from_secs(settings.upstream.connect_timeout_secs),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use zenzefi_crypto::Argon2Hasher;
 use zenzefi_domain::PortError;
+use zenzefi_domain::auth::{AuthService, LoginPolicy};
 use zenzefi_domain::ports::{Clock, Database, PasswordHasher, Probe, RateLimiter};
 use zenzefi_memory::{InMemoryRateLimiter, SystemClock};
 use zenzefi_persistence::{ConnectOptions, SeaDatabase};
@@ -81,5 +82,18 @@ impl Infrastructure {
 
     pub fn password_hasher(&self) -> Result<Arc<dyn PasswordHasher>, PortError> {
         Ok(Arc::new(Argon2Hasher::new()?))
+    }
+
+    /// The auth use-cases on these adapters.
+    pub fn auth_service(&self, settings: &Settings) -> Result<AuthService, PortError> {
+        Ok(AuthService::new(
+            self.db(),
+            self.password_hasher()?,
+            self.clock.clone(),
+            self.rate_limiter(),
+            LoginPolicy {
+                attempts_per_minute: settings.rate_limit.login_per_minute,
+            },
+        ))
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use sea_orm::{ConnectionTrait, Database as SeaOrm};
+use sea_orm::{ConnectionTrait, Database as SeaOrm, DbBackend, Statement};
 
 use zenzefi_testkit::service_url;
 
@@ -65,6 +65,47 @@ impl TestDatabase {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// Every audit row, oldest first, read straight from the table.
+    pub async fn audit_rows(&self) -> Vec<AuditRow> {
+        let conn = self.db.connection();
+        let backend = conn.get_database_backend();
+        let ip = match backend {
+            DbBackend::Postgres => "host(ip_address)",
+            _ => "ip_address",
+        };
+        let sql = format!(
+            "SELECT action, user_id, resource_id, details, {ip} AS ip, user_agent, request_id \
+             FROM audit_logs ORDER BY created_at, id"
+        );
+        let rows = conn
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await
+            .expect("read audit_logs");
+        rows.iter()
+            .map(|r| AuditRow {
+                action: r.try_get("", "action").expect("action"),
+                user_id: r.try_get("", "user_id").expect("user_id"),
+                resource_id: r.try_get("", "resource_id").expect("resource_id"),
+                details: r.try_get("", "details").expect("details"),
+                ip: r.try_get("", "ip").expect("ip"),
+                user_agent: r.try_get("", "user_agent").expect("user_agent"),
+                request_id: r.try_get("", "request_id").expect("request_id"),
+            })
+            .collect()
+    }
+}
+
+/// One row of `audit_logs` as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub action: String,
+    pub user_id: Option<uuid::Uuid>,
+    pub resource_id: Option<uuid::Uuid>,
+    pub details: serde_json::Value,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
 }
 
 /// `postgres://u@h:p/old?x` with its database replaced by `name`.

@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::json;
 use time::OffsetDateTime;
 use zenzefi_domain::Money;
@@ -11,7 +10,6 @@ use zenzefi_domain::RequestContext;
 use zenzefi_domain::audit::{AuditAction, AuditEntry, ResourceType};
 use zenzefi_domain::ports::{Database, InsertUserError, UserStore};
 use zenzefi_domain::user::{Email, PasswordHash, User, UserId, Username};
-use zenzefi_persistence::SeaDatabase;
 use zenzefi_persistence::testing::TestDatabase;
 
 fn user(email: &str, username: &str) -> User {
@@ -49,30 +47,8 @@ fn audit(actor: &User) -> AuditEntry {
     )
 }
 
-/// (action, ip as text, request id) of every audit row.
-async fn audit_rows(db: &SeaDatabase) -> Vec<(String, Option<String>, Option<String>)> {
-    let conn = db.connection();
-    let ip = match conn.get_database_backend() {
-        DbBackend::Postgres => "host(ip_address)",
-        _ => "ip_address",
-    };
-    let sql = format!("SELECT action, {ip} AS ip, request_id FROM audit_logs ORDER BY created_at");
-    let rows = conn
-        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
-        .await
-        .unwrap();
-    rows.iter()
-        .map(|r| {
-            (
-                r.try_get("", "action").unwrap(),
-                r.try_get("", "ip").unwrap(),
-                r.try_get("", "request_id").unwrap(),
-            )
-        })
-        .collect()
-}
-
-async fn users_round_trip(db: &SeaDatabase) {
+async fn users_round_trip(test_db: &TestDatabase) {
+    let db = test_db.db();
     let ann = user("ann@x.io", "Ann");
     db.insert_user(&ann).await.unwrap();
     assert_eq!(db.user_by_id(ann.id).await.unwrap(), Some(ann.clone()));
@@ -84,7 +60,8 @@ async fn users_round_trip(db: &SeaDatabase) {
     assert_eq!(db.user_by_id(UserId::generate()).await.unwrap(), None);
 }
 
-async fn duplicates_are_reported_by_field(db: &SeaDatabase) {
+async fn duplicates_are_reported_by_field(test_db: &TestDatabase) {
+    let db = test_db.db();
     db.insert_user(&user("ann@x.io", "ann")).await.unwrap();
     let err = db
         .insert_user(&user("ann@x.io", "other"))
@@ -95,7 +72,8 @@ async fn duplicates_are_reported_by_field(db: &SeaDatabase) {
     assert!(matches!(err, InsertUserError::UsernameTaken), "{err:?}");
 }
 
-async fn update_writes_flags_but_never_the_balance(db: &SeaDatabase) {
+async fn update_writes_flags_but_never_the_balance(test_db: &TestDatabase) {
+    let db = test_db.db();
     let mut ann = user("ann@x.io", "ann");
     db.insert_user(&ann).await.unwrap();
     ann.is_superuser = true;
@@ -107,7 +85,8 @@ async fn update_writes_flags_but_never_the_balance(db: &SeaDatabase) {
     assert_eq!(stored.balance, Money::ZERO);
 }
 
-async fn dropped_unit_of_work_rolls_back(db: &SeaDatabase) {
+async fn dropped_unit_of_work_rolls_back(test_db: &TestDatabase) {
+    let db = test_db.db();
     let ann = user("ann@x.io", "ann");
     {
         let uow = db.begin().await.unwrap();
@@ -119,10 +98,11 @@ async fn dropped_unit_of_work_rolls_back(db: &SeaDatabase) {
         );
     }
     assert_eq!(db.user_by_id(ann.id).await.unwrap(), None);
-    assert!(audit_rows(db).await.is_empty());
+    assert!(test_db.audit_rows().await.is_empty());
 }
 
-async fn committed_unit_of_work_keeps_every_write(db: &SeaDatabase) {
+async fn committed_unit_of_work_keeps_every_write(test_db: &TestDatabase) {
+    let db = test_db.db();
     let ann = user("ann@x.io", "ann");
     let uow = db.begin().await.unwrap();
     uow.insert_user(&ann).await.unwrap();
@@ -130,23 +110,29 @@ async fn committed_unit_of_work_keeps_every_write(db: &SeaDatabase) {
     uow.commit().await.unwrap();
     assert!(db.user_by_id(ann.id).await.unwrap().is_some());
     assert_eq!(
-        audit_rows(db).await,
-        [(
-            "auth_register".into(),
-            Some("203.0.113.9".into()),
-            Some("req-42".into())
-        )]
+        test_db
+            .audit_rows()
+            .await
+            .iter()
+            .map(|row| (
+                row.action.as_str(),
+                row.ip.as_deref(),
+                row.request_id.as_deref()
+            ))
+            .collect::<Vec<_>>(),
+        [("auth_register", Some("203.0.113.9"), Some("req-42"))]
     );
 }
 
-async fn failed_write_inside_a_unit_of_work_leaves_nothing(db: &SeaDatabase) {
+async fn failed_write_inside_a_unit_of_work_leaves_nothing(test_db: &TestDatabase) {
+    let db = test_db.db();
     let ann = user("ann@x.io", "ann");
     db.insert_user(&ann).await.unwrap();
     let uow = db.begin().await.unwrap();
     uow.append_audit(&audit(&ann)).await.unwrap();
     assert!(uow.insert_user(&user("ann@x.io", "ann2")).await.is_err());
     drop(uow);
-    assert!(audit_rows(db).await.is_empty());
+    assert!(test_db.audit_rows().await.is_empty());
 }
 
 macro_rules! suite {
@@ -155,7 +141,7 @@ macro_rules! suite {
             $(#[tokio::test]
             async fn $case() {
                 let test_db = zenzefi_persistence::testing::TestDatabase::sqlite().await;
-                super::$case(test_db.db()).await;
+                super::$case(&test_db).await;
             })*
         }
         mod postgres {
@@ -164,7 +150,7 @@ macro_rules! suite {
                 let Some(test_db) = zenzefi_persistence::testing::TestDatabase::postgres().await else {
                     return;
                 };
-                super::$case(test_db.db()).await;
+                super::$case(&test_db).await;
             })*
         }
     };

@@ -166,6 +166,8 @@ impl AuthService {
             }
             None => false,
         };
+        // A failed attempt has no actor, but names the account it targeted.
+        let target = user.as_ref().map(|u| u.id.0);
         let outcome = match user {
             Some(user) if matches && user.is_active => Ok(user),
             Some(_) if matches => Err(LoginError::UserInactive),
@@ -182,7 +184,7 @@ impl AuthService {
                 let attempted: String = email.chars().take(MAX_AUDITED_EMAIL_CHARS).collect();
                 (
                     None,
-                    None,
+                    target,
                     json!({ "success": false, "email": attempted, "reason": reason }),
                 )
             }
