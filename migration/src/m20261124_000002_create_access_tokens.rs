@@ -53,7 +53,12 @@ impl MigrationTrait for Migration {
                 .col(boolean(AccessTokens::IsActive).default(true))
                 .col(timestamp_with_time_zone_null(AccessTokens::RevokedAt))
                 .col(timestamp_with_time_zone_null(AccessTokens::LastUsedAt))
-                .foreign_key(&mut references_user("fk_access_tokens_user", AccessTokens::Table, AccessTokens::UserId, ForeignKeyAction::Cascade)),
+                .foreign_key(&mut references_user(
+                    "fk_access_tokens_user",
+                    AccessTokens::Table,
+                    AccessTokens::UserId,
+                    ForeignKeyAction::Cascade,
+                )),
             &[
                 "CREATE UNIQUE INDEX ux_access_tokens_token_hash ON access_tokens (token_hash)",
                 "CREATE INDEX ix_access_tokens_user_created ON access_tokens (user_id, created_at DESC)",

@@ -37,7 +37,12 @@ impl MigrationTrait for Migration {
                 .col(string_len_null(Transactions::PaymentId, 64))
                 .col(timestamp_with_time_zone(Transactions::CreatedAt))
                 .col(timestamp_with_time_zone(Transactions::UpdatedAt))
-                .foreign_key(&mut references_user("fk_transactions_user", Transactions::Table, Transactions::UserId, ForeignKeyAction::Cascade)),
+                .foreign_key(&mut references_user(
+                    "fk_transactions_user",
+                    Transactions::Table,
+                    Transactions::UserId,
+                    ForeignKeyAction::Cascade,
+                )),
             &[
                 "CREATE UNIQUE INDEX ux_transactions_payment_id ON transactions (payment_id)",
                 "CREATE INDEX ix_transactions_user_created ON transactions (user_id, created_at DESC)",

@@ -46,7 +46,12 @@ impl MigrationTrait for Migration {
                 .col(big_integer(ProxySessions::BytesTransferred).default(0))
                 .col(big_integer(ProxySessions::RequestCount).default(0))
                 .col(boolean(ProxySessions::IsActive).default(true))
-                .foreign_key(&mut references_user("fk_proxy_sessions_user", ProxySessions::Table, ProxySessions::UserId, ForeignKeyAction::Cascade))
+                .foreign_key(&mut references_user(
+                    "fk_proxy_sessions_user",
+                    ProxySessions::Table,
+                    ProxySessions::UserId,
+                    ForeignKeyAction::Cascade,
+                ))
                 .foreign_key(
                     ForeignKey::create()
                         .name("fk_proxy_sessions_token")
