@@ -6,76 +6,34 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::context::RequestContext;
+use crate::enums::string_enum;
 use crate::user::UserId;
 
-/// What happened. The string forms are stored and filtered on; never rename one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuditAction {
-    AuthRegister,
-    AuthLogin,
-    UserUpdate,
-    TokenPurchase,
-    TokenRevoke,
-    AdminForceRevoke,
-    AdminUserUpdate,
-    CurrencyDeposit,
-    AdminSessionTerminate,
-    SessionDeviceConflict,
-}
-
-impl AuditAction {
-    pub const ALL: [AuditAction; 10] = [
-        Self::AuthRegister,
-        Self::AuthLogin,
-        Self::UserUpdate,
-        Self::TokenPurchase,
-        Self::TokenRevoke,
-        Self::AdminForceRevoke,
-        Self::AdminUserUpdate,
-        Self::CurrencyDeposit,
-        Self::AdminSessionTerminate,
-        Self::SessionDeviceConflict,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AuthRegister => "auth_register",
-            Self::AuthLogin => "auth_login",
-            Self::UserUpdate => "user_update",
-            Self::TokenPurchase => "token_purchase",
-            Self::TokenRevoke => "token_revoke",
-            Self::AdminForceRevoke => "admin_force_revoke",
-            Self::AdminUserUpdate => "admin_user_update",
-            Self::CurrencyDeposit => "currency_deposit",
-            Self::AdminSessionTerminate => "admin_session_terminate",
-            Self::SessionDeviceConflict => "session_device_conflict",
-        }
+string_enum!(
+    /// What happened. The string forms are stored and filtered on.
+    AuditAction {
+        AuthRegister = "auth_register",
+        AuthLogin = "auth_login",
+        UserUpdate = "user_update",
+        TokenPurchase = "token_purchase",
+        TokenRevoke = "token_revoke",
+        AdminForceRevoke = "admin_force_revoke",
+        AdminUserUpdate = "admin_user_update",
+        CurrencyDeposit = "currency_deposit",
+        AdminSessionTerminate = "admin_session_terminate",
+        SessionDeviceConflict = "session_device_conflict",
     }
+);
 
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.as_str() == s)
+string_enum!(
+    /// The kind of thing an entry is about.
+    ResourceType {
+        User = "user",
+        AccessToken = "access_token",
+        Transaction = "transaction",
+        ProxySession = "proxy_session",
     }
-}
-
-/// The kind of thing an entry is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ResourceType {
-    User,
-    AccessToken,
-    Transaction,
-    ProxySession,
-}
-
-impl ResourceType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::User => "user",
-            Self::AccessToken => "access_token",
-            Self::Transaction => "transaction",
-            Self::ProxySession => "proxy_session",
-        }
-    }
-}
+);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {

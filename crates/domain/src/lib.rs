@@ -5,10 +5,17 @@
 pub mod audit;
 pub mod auth;
 pub mod context;
+pub mod currency;
+mod enums;
 pub mod error;
 pub mod health;
+pub mod ledger;
 pub mod money;
+pub mod page;
 pub mod ports;
+pub mod pricing;
+pub mod token;
+pub mod tokens;
 pub mod user;
 pub mod validation;
 

@@ -38,6 +38,30 @@ pub struct User {
     pub updated_at: OffsetDateTime,
 }
 
+impl User {
+    /// A new account: active, not a superuser, with a zero balance.
+    pub fn new(
+        email: Email,
+        username: Username,
+        password_hash: PasswordHash,
+        full_name: Option<FullName>,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id: UserId::generate(),
+            email,
+            username,
+            password_hash,
+            full_name,
+            is_active: true,
+            is_superuser: false,
+            balance: Money::ZERO,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// An email address, stored lower-cased so that uniqueness is
 /// case-insensitive on every backend.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,11 +1,13 @@
-//! In-process adapters: the embedded default's rate limiter and clock, and
-//! an in-memory database for domain tests. None of them is shared between
-//! processes, so none is valid behind a load balancer.
+//! In-process adapters: the embedded default's rate limiter, token cache and
+//! clock, and an in-memory database for domain tests. None of them is shared
+//! between processes, so none is valid behind a load balancer.
 
 mod clock;
 mod database;
 mod rate_limit;
+mod token_cache;
 
 pub use clock::{ManualClock, SystemClock};
 pub use database::InMemoryDatabase;
 pub use rate_limit::InMemoryRateLimiter;
+pub use token_cache::InMemoryTokenCache;

@@ -8,6 +8,7 @@ mod ip;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod timestamps;
 
 pub use connect::{ConnectOptions, connect};
 pub use store::{SeaDatabase, SeaStore};

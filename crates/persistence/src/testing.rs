@@ -76,7 +76,7 @@ impl TestDatabase {
         };
         let sql = format!(
             "SELECT action, user_id, resource_id, details, {ip} AS ip, user_agent, request_id \
-             FROM audit_logs ORDER BY created_at, id"
+             FROM audit_logs ORDER BY id"
         );
         let rows = conn
             .query_all_raw(Statement::from_string(backend, sql))
@@ -93,6 +93,41 @@ impl TestDatabase {
                 request_id: r.try_get("", "request_id").expect("request_id"),
             })
             .collect()
+    }
+}
+
+impl TestDatabase {
+    /// How many rows of any table contain `needle` anywhere, read as text;
+    /// `None` on SQLite, which has no way to render a whole row.
+    pub async fn rows_containing(&self, needle: &str) -> Option<u64> {
+        let conn = self.db.connection();
+        if conn.get_database_backend() != DbBackend::Postgres {
+            return None;
+        }
+        let mut found = 0;
+        for table in [
+            "users",
+            "access_tokens",
+            "transactions",
+            "proxy_sessions",
+            "audit_logs",
+        ] {
+            let sql = format!(
+                "SELECT count(*) AS n FROM {table} t WHERE strpos(row_to_json(t)::text, $1) > 0"
+            );
+            let row = conn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    sql,
+                    [needle.into()],
+                ))
+                .await
+                .expect("scan a table")
+                .expect("a count");
+            let n: i64 = row.try_get("", "n").expect("n");
+            found += n as u64;
+        }
+        Some(found)
     }
 }
 

@@ -4,30 +4,27 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde_json::json;
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use zenzefi_domain::Money;
 use zenzefi_domain::RequestContext;
 use zenzefi_domain::audit::{AuditAction, AuditEntry, ResourceType};
-use zenzefi_domain::ports::{Database, InsertUserError, UserStore};
-use zenzefi_domain::user::{Email, PasswordHash, User, UserId, Username};
+use zenzefi_domain::ledger::{EntryKind, EntryStatus, LedgerEntry};
+use zenzefi_domain::page::{Page, Paged};
+use zenzefi_domain::ports::{Database, InsertUserError, LedgerStore, TokenStore, UserStore};
+use zenzefi_domain::token::{AccessToken, Scope, TokenId, TokenSecret};
+use zenzefi_domain::user::{Email, User, UserId, Username};
 use zenzefi_persistence::testing::TestDatabase;
+use zenzefi_testkit::fixtures;
 
-fn user(email: &str, username: &str) -> User {
-    // Whole seconds keep the round-trip comparison exact on both backends.
-    let now =
-        OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap();
-    User {
-        id: UserId::generate(),
-        email: Email::parse(email).unwrap(),
-        username: Username::parse(username).unwrap(),
-        password_hash: PasswordHash::new("$argon2id$v=19$stub".into()),
-        full_name: None,
-        is_active: true,
-        is_superuser: false,
-        balance: Money::ZERO,
-        created_at: now,
-        updated_at: now,
-    }
+/// Now, in whole seconds: keeps round-trip comparisons exact on both
+/// backends (PostgreSQL stores microseconds).
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap()
+}
+
+/// A user created now, to the whole second.
+fn user(name: &str) -> User {
+    fixtures::user(name, now())
 }
 
 fn audit(actor: &User) -> AuditEntry {
@@ -49,7 +46,7 @@ fn audit(actor: &User) -> AuditEntry {
 
 async fn users_round_trip(test_db: &TestDatabase) {
     let db = test_db.db();
-    let ann = user("ann@x.io", "Ann");
+    let ann = user("Ann");
     db.insert_user(&ann).await.unwrap();
     assert_eq!(db.user_by_id(ann.id).await.unwrap(), Some(ann.clone()));
     let by_email = db
@@ -62,19 +59,24 @@ async fn users_round_trip(test_db: &TestDatabase) {
 
 async fn duplicates_are_reported_by_field(test_db: &TestDatabase) {
     let db = test_db.db();
-    db.insert_user(&user("ann@x.io", "ann")).await.unwrap();
-    let err = db
-        .insert_user(&user("ann@x.io", "other"))
-        .await
-        .unwrap_err();
+    db.insert_user(&user("ann")).await.unwrap();
+    let same_email = User {
+        username: Username::parse("other").unwrap(),
+        ..user("ann")
+    };
+    let err = db.insert_user(&same_email).await.unwrap_err();
     assert!(matches!(err, InsertUserError::EmailTaken), "{err:?}");
-    let err = db.insert_user(&user("bob@x.io", "ANN")).await.unwrap_err();
+    let same_username = User {
+        email: Email::parse("bob@x.io").unwrap(),
+        ..user("ANN")
+    };
+    let err = db.insert_user(&same_username).await.unwrap_err();
     assert!(matches!(err, InsertUserError::UsernameTaken), "{err:?}");
 }
 
 async fn update_writes_flags_but_never_the_balance(test_db: &TestDatabase) {
     let db = test_db.db();
-    let mut ann = user("ann@x.io", "ann");
+    let mut ann = user("ann");
     db.insert_user(&ann).await.unwrap();
     ann.is_superuser = true;
     ann.is_active = false;
@@ -87,7 +89,7 @@ async fn update_writes_flags_but_never_the_balance(test_db: &TestDatabase) {
 
 async fn dropped_unit_of_work_rolls_back(test_db: &TestDatabase) {
     let db = test_db.db();
-    let ann = user("ann@x.io", "ann");
+    let ann = user("ann");
     {
         let uow = db.begin().await.unwrap();
         uow.insert_user(&ann).await.unwrap();
@@ -103,7 +105,7 @@ async fn dropped_unit_of_work_rolls_back(test_db: &TestDatabase) {
 
 async fn committed_unit_of_work_keeps_every_write(test_db: &TestDatabase) {
     let db = test_db.db();
-    let ann = user("ann@x.io", "ann");
+    let ann = user("ann");
     let uow = db.begin().await.unwrap();
     uow.insert_user(&ann).await.unwrap();
     uow.append_audit(&audit(&ann)).await.unwrap();
@@ -126,13 +128,298 @@ async fn committed_unit_of_work_keeps_every_write(test_db: &TestDatabase) {
 
 async fn failed_write_inside_a_unit_of_work_leaves_nothing(test_db: &TestDatabase) {
     let db = test_db.db();
-    let ann = user("ann@x.io", "ann");
+    let ann = user("ann");
     db.insert_user(&ann).await.unwrap();
     let uow = db.begin().await.unwrap();
     uow.append_audit(&audit(&ann)).await.unwrap();
-    assert!(uow.insert_user(&user("ann@x.io", "ann2")).await.is_err());
+    let same_email = User {
+        username: Username::parse("ann2").unwrap(),
+        ..user("ann")
+    };
+    assert!(uow.insert_user(&same_email).await.is_err());
     drop(uow);
     assert!(test_db.audit_rows().await.is_empty());
+}
+
+/// A user stored in the database, for the rows that reference one.
+async fn stored_user(test_db: &TestDatabase, name: &str) -> User {
+    let user = user(name);
+    test_db.db().insert_user(&user).await.unwrap();
+    user
+}
+
+fn entry(owner: &User, cents: i64, kind: EntryKind, at: OffsetDateTime) -> LedgerEntry {
+    LedgerEntry::settled(
+        owner.id,
+        Money::from_cents(cents),
+        kind,
+        format!("{kind} of {cents}"),
+        at,
+    )
+}
+
+fn pending_deposit(owner: &User, cents: i64, payment_id: &str) -> LedgerEntry {
+    LedgerEntry {
+        status: EntryStatus::Pending,
+        payment_id: Some(payment_id.to_owned()),
+        ..entry(owner, cents, EntryKind::Deposit, now())
+    }
+}
+
+async fn ledger_entries_round_trip(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let deposit = pending_deposit(&ann, 5000, "pay-1");
+    let purchase = entry(
+        &ann,
+        -1800,
+        EntryKind::Purchase,
+        now() + Duration::seconds(1),
+    );
+    db.insert_entry(&deposit).await.unwrap();
+    db.insert_entry(&purchase).await.unwrap();
+    assert_eq!(
+        db.entry_by_payment_id("pay-1").await.unwrap(),
+        Some(deposit.clone())
+    );
+    assert_eq!(db.entry_by_payment_id("pay-2").await.unwrap(), None);
+    let all = db
+        .entries_of_user(ann.id, None, Page::default())
+        .await
+        .unwrap();
+    assert_eq!(all.items, [purchase, deposit]);
+}
+
+async fn settle_pending_changes_an_entry_once(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let deposit = pending_deposit(&ann, 5000, "pay-1");
+    db.insert_entry(&deposit).await.unwrap();
+    let later = deposit.created_at + Duration::minutes(3);
+
+    let settled = db
+        .settle_pending("pay-1", EntryStatus::Succeeded, later)
+        .await
+        .unwrap();
+    let expected = LedgerEntry {
+        status: EntryStatus::Succeeded,
+        updated_at: later,
+        ..deposit
+    };
+    assert_eq!(settled, Some(expected.clone()));
+    assert_eq!(
+        db.settle_pending("pay-1", EntryStatus::Canceled, later)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        db.entry_by_payment_id("pay-1").await.unwrap(),
+        Some(expected)
+    );
+    assert_eq!(
+        db.settle_pending("pay-2", EntryStatus::Succeeded, later)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn entries_of_user_are_paged_newest_first_with_a_total(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let bob = stored_user(test_db, "bob").await;
+    let start = now();
+    // Fractions of one second on purpose: SQLite stores them as text of no
+    // fixed width, which sorts wrongly unless compared as time.
+    let at = |millis: i64| start + Duration::milliseconds(millis);
+    // Made, and so given their UUIDv7 ids, out of time order: the order
+    // must come from created_at.
+    let third = entry(&ann, -1800, EntryKind::Purchase, at(1000));
+    let refund = entry(&ann, 900, EntryKind::Refund, at(700));
+    let deposit = entry(&ann, 5000, EntryKind::Deposit, at(0));
+    let second = entry(&ann, -1800, EntryKind::Purchase, at(550));
+    let first = entry(&ann, -1800, EntryKind::Purchase, at(500));
+    for e in [&third, &refund, &deposit, &second, &first] {
+        db.insert_entry(e).await.unwrap();
+    }
+    db.insert_entry(&entry(&bob, 100, EntryKind::Deposit, at(2000)))
+        .await
+        .unwrap();
+    let ids = |paged: Paged<LedgerEntry>| paged.items.iter().map(|e| e.id).collect::<Vec<_>>();
+
+    let all = db
+        .entries_of_user(ann.id, None, Page::default())
+        .await
+        .unwrap();
+    assert_eq!(all.total, 5);
+    assert_eq!(
+        ids(all),
+        [third.id, refund.id, second.id, first.id, deposit.id]
+    );
+
+    let window = Page {
+        limit: 2,
+        offset: 1,
+    };
+    let page = db.entries_of_user(ann.id, None, window).await.unwrap();
+    assert_eq!(page.total, 5);
+    assert_eq!(ids(page), [refund.id, second.id]);
+
+    let purchases = db
+        .entries_of_user(ann.id, Some(EntryKind::Purchase), window)
+        .await
+        .unwrap();
+    assert_eq!(purchases.total, 3);
+    assert_eq!(ids(purchases), [second.id, first.id]);
+
+    let none = db
+        .entries_of_user(ann.id, Some(EntryKind::Adjustment), Page::default())
+        .await
+        .unwrap();
+    assert_eq!((none.items.len(), none.total), (0, 0));
+}
+
+async fn adjust_balance_returns_the_new_balance_and_never_goes_negative(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let cents = Money::from_cents;
+    assert_eq!(
+        db.adjust_balance(ann.id, cents(500)).await.unwrap(),
+        Some(cents(500))
+    );
+    assert_eq!(
+        db.adjust_balance(ann.id, cents(-200)).await.unwrap(),
+        Some(cents(300))
+    );
+    assert_eq!(db.adjust_balance(ann.id, cents(-301)).await.unwrap(), None);
+    let stored = db.user_by_id(ann.id).await.unwrap().unwrap();
+    assert_eq!(stored.balance, cents(300));
+    assert_eq!(
+        db.adjust_balance(ann.id, cents(-300)).await.unwrap(),
+        Some(Money::ZERO)
+    );
+    assert_eq!(
+        db.adjust_balance(UserId::generate(), cents(100))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn tokens_round_trip_by_id_and_by_hash(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let fresh = fixtures::token(ann.id, 1, now());
+    let used = AccessToken {
+        scope: Scope::CertificatesOnly,
+        activated_at: Some(now() - Duration::hours(1)),
+        is_active: false,
+        revoked_at: Some(now()),
+        ..fixtures::token(ann.id, 2, now() - Duration::hours(2))
+    };
+    for t in [&fresh, &used] {
+        db.insert_token(t).await.unwrap();
+        assert_eq!(db.token_by_id(t.id).await.unwrap().as_ref(), Some(t));
+        assert_eq!(
+            db.token_by_hash(&t.token_hash).await.unwrap().as_ref(),
+            Some(t)
+        );
+    }
+    assert_eq!(db.token_by_id(TokenId::generate()).await.unwrap(), None);
+    let unknown = TokenSecret::from_random([3; 32]).hash();
+    assert_eq!(db.token_by_hash(&unknown).await.unwrap(), None);
+}
+
+async fn activate_token_sets_the_activation_once(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let fresh = fixtures::token(ann.id, 1, now());
+    db.insert_token(&fresh).await.unwrap();
+    let first = now() + Duration::minutes(1);
+
+    let activated = db.activate_token(fresh.id, first).await.unwrap().unwrap();
+    assert_eq!(activated.activated_at, Some(first));
+    assert_eq!(activated.expires_at(), Some(first + Duration::hours(24)));
+    let again = db
+        .activate_token(fresh.id, first + Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(again, Some(activated));
+    assert_eq!(
+        db.activate_token(TokenId::generate(), first).await.unwrap(),
+        None
+    );
+
+    // The stored expiry is what "usable" filters on; exact to the second
+    // here, and checked half a second either side.
+    let expiry = first + Duration::hours(24);
+    let usable = |at: OffsetDateTime| async move {
+        db.tokens_of_user(ann.id, Some(at)).await.unwrap().len()
+    };
+    assert_eq!(usable(expiry - Duration::milliseconds(500)).await, 1);
+    assert_eq!(usable(expiry).await, 0);
+    assert_eq!(usable(expiry + Duration::milliseconds(500)).await, 0);
+}
+
+async fn revoke_token_succeeds_once(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let fresh = fixtures::token(ann.id, 1, now());
+    db.insert_token(&fresh).await.unwrap();
+    let at = now() + Duration::minutes(1);
+
+    assert!(db.revoke_token(fresh.id, at).await.unwrap());
+    assert!(!db.revoke_token(fresh.id, at).await.unwrap());
+    let stored = db.token_by_id(fresh.id).await.unwrap().unwrap();
+    assert!(!stored.is_active);
+    assert_eq!(stored.revoked_at, Some(at));
+    assert!(!db.revoke_token(TokenId::generate(), at).await.unwrap());
+}
+
+async fn tokens_of_user_with_a_time_are_only_the_usable_ones(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let bob = stored_user(test_db, "bob").await;
+    let t = now();
+    let fresh = fixtures::token(ann.id, 1, t - Duration::hours(1));
+    let running = AccessToken {
+        activated_at: Some(t - Duration::hours(2)),
+        ..fixtures::token(ann.id, 2, t - Duration::hours(3))
+    };
+    let expired = AccessToken {
+        activated_at: Some(t - Duration::hours(30)),
+        ..fixtures::token(ann.id, 3, t - Duration::hours(31))
+    };
+    let revoked = AccessToken {
+        is_active: false,
+        revoked_at: Some(t - Duration::hours(4)),
+        ..fixtures::token(ann.id, 4, t - Duration::hours(5))
+    };
+    let deactivated = AccessToken {
+        is_active: false,
+        ..fixtures::token(ann.id, 5, t - Duration::hours(6))
+    };
+    for tok in [
+        &fresh,
+        &running,
+        &expired,
+        &revoked,
+        &deactivated,
+        &fixtures::token(bob.id, 6, t),
+    ] {
+        db.insert_token(tok).await.unwrap();
+    }
+    let ids = |tokens: Vec<AccessToken>| tokens.into_iter().map(|t| t.id).collect::<Vec<_>>();
+
+    assert_eq!(
+        ids(db.tokens_of_user(ann.id, None).await.unwrap()),
+        [fresh.id, running.id, revoked.id, deactivated.id, expired.id]
+    );
+    assert_eq!(
+        ids(db.tokens_of_user(ann.id, Some(t)).await.unwrap()),
+        [fresh.id, running.id]
+    );
 }
 
 macro_rules! suite {
@@ -163,6 +450,14 @@ suite!(
     dropped_unit_of_work_rolls_back,
     committed_unit_of_work_keeps_every_write,
     failed_write_inside_a_unit_of_work_leaves_nothing,
+    ledger_entries_round_trip,
+    settle_pending_changes_an_entry_once,
+    entries_of_user_are_paged_newest_first_with_a_total,
+    adjust_balance_returns_the_new_balance_and_never_goes_negative,
+    tokens_round_trip_by_id_and_by_hash,
+    activate_token_sets_the_activation_once,
+    revoke_token_succeeds_once,
+    tokens_of_user_with_a_time_are_only_the_usable_ones,
 );
 
 /// Uniqueness holds under a race, not only when checked one by one.
@@ -176,7 +471,10 @@ async fn concurrent_registrations_of_one_email_on_postgres_have_one_winner() {
         let db = db.clone();
         tokio::spawn(async move {
             let uow = db.begin().await.unwrap();
-            let candidate = user("race@x.io", &format!("racer{i}"));
+            let candidate = User {
+                email: Email::parse("race@x.io").unwrap(),
+                ..user(&format!("racer{i}"))
+            };
             uow.insert_user(&candidate).await?;
             uow.commit().await.map_err(InsertUserError::from)
         })
@@ -190,4 +488,128 @@ async fn concurrent_registrations_of_one_email_on_postgres_have_one_winner() {
         }
     }
     assert_eq!(won, 1);
+}
+
+/// Of 200 concurrent purchases against a balance for 20, exactly 20 go
+/// through, and the ledger still adds up to the balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_purchases_on_postgres_never_overdraw() {
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let price = Money::from_cents(1800);
+    let ann = stored_user(&test_db, "ann").await;
+    let db = Arc::new(test_db.db().clone());
+    let uow = db.begin().await.unwrap();
+    let credit = Money::from_cents(20 * price.cents());
+    uow.adjust_balance(ann.id, credit).await.unwrap().unwrap();
+    uow.insert_entry(&entry(&ann, credit.cents(), EntryKind::Deposit, now()))
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+
+    let attempts = (0..200).map(|_| {
+        let (db, ann) = (db.clone(), ann.clone());
+        tokio::spawn(async move {
+            let uow = db.begin().await.unwrap();
+            if uow.adjust_balance(ann.id, -price).await.unwrap().is_none() {
+                return false;
+            }
+            uow.insert_entry(&entry(&ann, -price.cents(), EntryKind::Purchase, now()))
+                .await
+                .unwrap();
+            uow.commit().await.unwrap();
+            true
+        })
+    });
+    let mut bought = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        bought += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(bought, 20);
+
+    let balance = db.user_by_id(ann.id).await.unwrap().unwrap().balance;
+    assert_eq!(balance, Money::ZERO);
+    let ledger = db
+        .entries_of_user(
+            ann.id,
+            None,
+            Page {
+                limit: 100,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ledger.total, 21);
+    let sum: i64 = ledger
+        .items
+        .iter()
+        .filter(|e| e.status == EntryStatus::Succeeded)
+        .map(|e| e.amount.cents())
+        .sum();
+    assert_eq!(Money::from_cents(sum), balance);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_settlements_on_postgres_settle_once() {
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let ann = stored_user(&test_db, "ann").await;
+    let db = Arc::new(test_db.db().clone());
+    db.insert_entry(&pending_deposit(&ann, 5000, "pay-1"))
+        .await
+        .unwrap();
+
+    let attempts = (0..50).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.settle_pending("pay-1", EntryStatus::Succeeded, now())
+                .await
+                .unwrap()
+        })
+    });
+    let mut settled = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        settled += usize::from(attempt.await.unwrap().is_some());
+    }
+    assert_eq!(settled, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_activations_on_postgres_agree_on_activated_at() {
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let ann = stored_user(&test_db, "ann").await;
+    let db = Arc::new(test_db.db().clone());
+    let fresh = fixtures::token(ann.id, 1, now());
+    db.insert_token(&fresh).await.unwrap();
+
+    // Each call brings its own time, so two winners would show.
+    let start = now();
+    let attempts = (0..100).map(|i| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let at = start + Duration::milliseconds(i);
+            db.activate_token(fresh.id, at)
+                .await
+                .unwrap()
+                .unwrap()
+                .activated_at
+        })
+    });
+    let mut seen = Vec::new();
+    for attempt in attempts.collect::<Vec<_>>() {
+        seen.push(attempt.await.unwrap());
+    }
+    let stored = db
+        .token_by_id(fresh.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .activated_at;
+    assert!(stored.is_some());
+    assert!(seen.iter().all(|at| *at == stored), "{seen:?}");
 }

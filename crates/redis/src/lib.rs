@@ -3,6 +3,8 @@
 
 mod pool;
 mod rate_limit;
+mod token_cache;
 
 pub use pool::{RedisPool, RedisSettings};
 pub use rate_limit::RedisRateLimiter;
+pub use token_cache::RedisTokenCache;

@@ -68,6 +68,14 @@ impl Probe for RedisPool {
     }
 }
 
+/// A duration as a `PX` argument: whole milliseconds, at least one, since
+/// Redis refuses an expiry of zero.
+pub(crate) fn px(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
 pub(crate) fn redis_error(err: redis::RedisError) -> PortError {
     if err.is_io_error() || err.is_connection_dropped() || err.is_timeout() {
         PortError::unavailable(err)

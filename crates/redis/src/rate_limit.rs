@@ -5,7 +5,7 @@ use deadpool_redis::redis;
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::{RateDecision, RateLimiter};
 
-use crate::pool::{RedisPool, redis_error};
+use crate::pool::{RedisPool, px, redis_error};
 
 /// Fixed windows in Redis: one counter per key whose expiry is the window,
 /// created and incremented in one MULTI so concurrent instances agree.
@@ -29,7 +29,7 @@ impl RateLimiter for RedisRateLimiter {
         window: Duration,
     ) -> Result<RateDecision, PortError> {
         let key = self.pool.key(&format!("ratelimit:{key}"));
-        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        let window_ms = px(window);
         let mut conn = self.pool.connection().await?;
         let (hits, ttl_ms): (u64, i64) = redis::pipe()
             .atomic()

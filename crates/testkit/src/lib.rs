@@ -1,5 +1,7 @@
 //! Shared by the test suites of the workspace.
 
+pub mod fixtures;
+
 /// The URL of a real service a test needs (`TEST_DATABASE_URL`,
 /// `TEST_REDIS_URL`), or `None`, with a note, when it is not configured.
 /// Under `CI=true` a missing service fails the test instead: CI must never

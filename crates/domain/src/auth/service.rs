@@ -7,7 +7,6 @@ use super::errors::{AuthenticateError, LoginError, RegisterError, UpdateProfileE
 use super::inputs::{ProfileUpdate, Registration};
 use crate::audit::{AuditAction, AuditEntry, ResourceType};
 use crate::context::RequestContext;
-use crate::money::Money;
 use crate::ports::{Clock, Database, PasswordHasher, RateDecision, RateLimiter};
 use crate::user::{Email, Password, User, UserId};
 
@@ -66,16 +65,14 @@ impl AuthService {
         let password_hash = self.hasher.hash(&registration.password).await?;
         let now = self.clock.now();
         let user = User {
-            id: UserId::generate(),
-            email: registration.email,
-            username: registration.username,
-            password_hash,
-            full_name: registration.full_name,
-            is_active: true,
             is_superuser,
-            balance: Money::ZERO,
-            created_at: now,
-            updated_at: now,
+            ..User::new(
+                registration.email,
+                registration.username,
+                password_hash,
+                registration.full_name,
+                now,
+            )
         };
         let audit = AuditEntry::new(
             AuditAction::AuthRegister,

@@ -3,13 +3,19 @@
 //! tests) choose the implementation at run time.
 
 mod clock;
+mod entropy;
 mod password;
 mod probe;
 mod rate_limit;
 mod store;
+mod token_cache;
 
 pub use clock::Clock;
+pub use entropy::Entropy;
 pub use password::PasswordHasher;
 pub use probe::Probe;
 pub use rate_limit::{RateDecision, RateLimiter};
-pub use store::{AuditStore, Database, InsertUserError, UnitOfWork, UserStore};
+pub use store::{
+    AuditStore, Database, InsertUserError, LedgerStore, TokenStore, UnitOfWork, UserStore,
+};
+pub use token_cache::{CacheLookup, CachedToken, TokenCache};

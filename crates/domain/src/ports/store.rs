@@ -1,7 +1,13 @@
 use async_trait::async_trait;
 
+use time::OffsetDateTime;
+
 use crate::audit::AuditEntry;
 use crate::error::PortError;
+use crate::ledger::{EntryKind, EntryStatus, LedgerEntry};
+use crate::money::Money;
+use crate::page::{Page, Paged};
+use crate::token::{AccessToken, TokenHash, TokenId};
 use crate::user::{Email, User, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +51,78 @@ pub trait AuditStore: Send + Sync {
 /// every read and write of the use-case through it (not through the
 /// [`Database`]), or an embedded single-connection store would wait on itself.
 #[async_trait]
-pub trait UnitOfWork: UserStore + AuditStore + Send + Sync {
+pub trait UnitOfWork: UserStore + AuditStore + LedgerStore + TokenStore + Send + Sync {
     async fn commit(self: Box<Self>) -> Result<(), PortError>;
 }
 
 /// The database: the same store ports without a transaction, plus the way to
 /// open one.
 #[async_trait]
-pub trait Database: UserStore + AuditStore + Send + Sync {
+pub trait Database: UserStore + AuditStore + LedgerStore + TokenStore + Send + Sync {
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, PortError>;
+}
+
+/// The ledger, and the balance that only moves with it.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    async fn insert_entry(&self, entry: &LedgerEntry) -> Result<(), PortError>;
+
+    async fn entry_by_payment_id(&self, payment_id: &str)
+    -> Result<Option<LedgerEntry>, PortError>;
+
+    /// Moves the pending entry with this payment id to `status` and returns
+    /// it, or `None` when there is none or it is no longer pending. MUST be a
+    /// single conditional write, so that of concurrent calls exactly one
+    /// sees the entry.
+    async fn settle_pending(
+        &self,
+        payment_id: &str,
+        status: EntryStatus,
+        now: OffsetDateTime,
+    ) -> Result<Option<LedgerEntry>, PortError>;
+
+    /// A user's entries, newest first, optionally of one kind.
+    async fn entries_of_user(
+        &self,
+        user: UserId,
+        kind: Option<EntryKind>,
+        page: Page,
+    ) -> Result<Paged<LedgerEntry>, PortError>;
+
+    /// Adds `delta` to the balance unless that would make it negative, in
+    /// one conditional write (no read-modify-write), and returns the new
+    /// balance; `None` when refused or the user is missing. Call it only
+    /// together with [`LedgerStore::insert_entry`] in one unit of work.
+    async fn adjust_balance(&self, user: UserId, delta: Money) -> Result<Option<Money>, PortError>;
+}
+
+/// Access tokens.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn insert_token(&self, token: &AccessToken) -> Result<(), PortError>;
+
+    async fn token_by_id(&self, id: TokenId) -> Result<Option<AccessToken>, PortError>;
+
+    async fn token_by_hash(&self, hash: &TokenHash) -> Result<Option<AccessToken>, PortError>;
+
+    /// A user's tokens, newest first; with `usable_at`, only those neither
+    /// revoked nor expired at that time.
+    async fn tokens_of_user(
+        &self,
+        user: UserId,
+        usable_at: Option<OffsetDateTime>,
+    ) -> Result<Vec<AccessToken>, PortError>;
+
+    /// Sets `activated_at` (and the stored expiry) if still unset, in one
+    /// conditional write, and returns the token as stored afterwards: of
+    /// concurrent calls, one activates and all see the same `activated_at`.
+    async fn activate_token(
+        &self,
+        id: TokenId,
+        now: OffsetDateTime,
+    ) -> Result<Option<AccessToken>, PortError>;
+
+    /// Marks the token revoked if it is not yet; `false` when it already was
+    /// (or is missing). One conditional write.
+    async fn revoke_token(&self, id: TokenId, now: OffsetDateTime) -> Result<bool, PortError>;
 }

@@ -2,10 +2,15 @@
 //! own) or a transaction (a unit of work).
 
 mod audit;
+mod ledger;
+mod tokens;
 mod users;
 
 use async_trait::async_trait;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::sea_query::UpdateStatement;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, TransactionTrait,
+};
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::{Database, Probe, UnitOfWork};
 
@@ -60,4 +65,18 @@ impl Probe for SeaDatabase {
             .map(drop)
             .map_err(port_error)
     }
+}
+
+/// Runs a conditional UPDATE and returns the row it changed, if any, from the
+/// same statement (`RETURNING`: PostgreSQL, and SQLite since 3.35). sea-orm's
+/// own `exec_with_returning` refuses SQLite unless a crate feature is on.
+async fn update_returning<M: FromQueryResult>(
+    conn: &impl ConnectionTrait,
+    mut update: UpdateStatement,
+) -> Result<Option<M>, PortError> {
+    update.returning_all();
+    let row = conn.query_one(&update).await.map_err(port_error)?;
+    row.map(|row| M::from_query_result(&row, ""))
+        .transpose()
+        .map_err(port_error)
 }

@@ -1,27 +1,11 @@
-//! The Redis adapters against a real server (`TEST_REDIS_URL`).
+//! The fixed-window rate limiter.
 
 use std::time::Duration;
 
-use zenzefi_domain::ports::{Probe, RateDecision, RateLimiter};
-use zenzefi_redis::{RedisPool, RedisRateLimiter, RedisSettings};
+use zenzefi_domain::ports::{RateDecision, RateLimiter};
+use zenzefi_redis::RedisRateLimiter;
 
-/// A pool with a prefix of its own, so tests never see each other's keys.
-fn pool() -> Option<RedisPool> {
-    let url = zenzefi_testkit::service_url("TEST_REDIS_URL")?;
-    let settings = RedisSettings {
-        url,
-        key_prefix: format!("zenzefi-test:{}:", uuid::Uuid::new_v4()),
-        max_connections: 16,
-        timeout: Duration::from_secs(2),
-    };
-    Some(RedisPool::new(&settings).unwrap())
-}
-
-#[tokio::test]
-async fn probe_answers() {
-    let Some(pool) = pool() else { return };
-    pool.probe().await.unwrap();
-}
+use crate::pool;
 
 #[tokio::test]
 async fn concurrent_hits_from_two_instances_share_one_window() {
@@ -68,24 +52,5 @@ async fn the_window_expires_in_redis() {
     assert_eq!(
         limiter.hit("k", 1, window).await.unwrap(),
         RateDecision::Allowed
-    );
-}
-
-#[tokio::test]
-async fn an_unreachable_server_is_reported_unavailable() {
-    let settings = RedisSettings {
-        url: "redis://127.0.0.1:1".into(),
-        key_prefix: "x:".into(),
-        max_connections: 1,
-        timeout: Duration::from_millis(500),
-    };
-    let limiter = RedisRateLimiter::new(RedisPool::new(&settings).unwrap());
-    let err = limiter
-        .hit("k", 1, Duration::from_secs(1))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, zenzefi_domain::PortError::Unavailable(_)),
-        "{err:?}"
     );
 }

@@ -1,52 +1,45 @@
 //! A database held in memory with real transaction semantics: a unit of work
 //! takes the whole store exclusively, writes to a copy, and swaps the copy in
 //! on commit, so an uncommitted or failed use-case leaves nothing behind.
+//!
+//! Each store port lives in its own module as operations on [`State`] plus
+//! the port's implementation for [`MemStore`].
+
+mod ledger;
+mod tokens;
+mod users;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+use uuid::Uuid;
 use zenzefi_domain::PortError;
 use zenzefi_domain::audit::AuditEntry;
-use zenzefi_domain::ports::{AuditStore, Database, InsertUserError, UnitOfWork, UserStore};
-use zenzefi_domain::user::{Email, User, UserId};
+use zenzefi_domain::ledger::LedgerEntry;
+use zenzefi_domain::ports::{AuditStore, Database, UnitOfWork};
+use zenzefi_domain::token::{AccessToken, TokenId};
+use zenzefi_domain::user::{User, UserId};
 
 #[derive(Debug, Default, Clone)]
 pub struct State {
     users: HashMap<UserId, User>,
     audit: Vec<AuditEntry>,
+    ledger: Vec<LedgerEntry>,
+    tokens: HashMap<TokenId, AccessToken>,
 }
 
-impl State {
-    fn insert_user(&mut self, user: &User) -> Result<(), InsertUserError> {
-        let lower = user.username.as_str().to_lowercase();
-        for other in self.users.values() {
-            if other.email == user.email {
-                return Err(InsertUserError::EmailTaken);
-            }
-            if other.username.as_str().to_lowercase() == lower {
-                return Err(InsertUserError::UsernameTaken);
-            }
-        }
-        self.users.insert(user.id, user.clone());
-        Ok(())
-    }
-
-    fn update_user(&mut self, user: &User) {
-        if let Some(stored) = self.users.get_mut(&user.id) {
-            let balance = stored.balance;
-            *stored = User {
-                balance,
-                ..user.clone()
-            };
-        }
-    }
+/// Sorts newest first the way the SQL stores do: by creation time, then by
+/// id (UUIDv7, so later ids win ties within one timestamp).
+fn newest_first<T>(items: &mut [T], key: impl Fn(&T) -> (OffsetDateTime, Uuid)) {
+    items.sort_by_key(|item| std::cmp::Reverse(key(item)));
 }
 
 /// How a store reaches its state: shared (each call locks it briefly) or
 /// inside a unit of work (the state is already held exclusively). Sealed in
-/// a private module so that only this file can name it.
+/// a private module so that only this module tree can name it.
 mod access {
     use super::*;
 
@@ -106,29 +99,6 @@ impl InMemoryDatabase {
 }
 
 #[async_trait]
-impl<A: Access> UserStore for MemStore<A> {
-    async fn insert_user(&self, user: &User) -> Result<(), InsertUserError> {
-        self.0.with(|s| s.insert_user(user)).await
-    }
-
-    async fn user_by_id(&self, id: UserId) -> Result<Option<User>, PortError> {
-        Ok(self.0.with(|s| s.users.get(&id).cloned()).await)
-    }
-
-    async fn user_by_email(&self, email: &Email) -> Result<Option<User>, PortError> {
-        Ok(self
-            .0
-            .with(|s| s.users.values().find(|u| &u.email == email).cloned())
-            .await)
-    }
-
-    async fn update_user(&self, user: &User) -> Result<(), PortError> {
-        self.0.with(|s| s.update_user(user)).await;
-        Ok(())
-    }
-}
-
-#[async_trait]
 impl<A: Access> AuditStore for MemStore<A> {
     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), PortError> {
         self.0.with(|s| s.audit.push(entry.clone())).await;
@@ -154,5 +124,35 @@ impl Database for InMemoryDatabase {
         let committed = (self.0).0.clone().lock_owned().await;
         let working = Mutex::new(committed.clone());
         Ok(Box::new(MemStore(Exclusive { committed, working })))
+    }
+}
+
+/// Rows the store tests build on.
+#[cfg(test)]
+mod fixtures {
+    use time::macros::datetime;
+    use uuid::Uuid;
+    use zenzefi_domain::Money;
+    use zenzefi_domain::ports::UserStore;
+    use zenzefi_domain::user::UserId;
+    use zenzefi_testkit::fixtures::user;
+
+    use super::{Access, InMemoryDatabase};
+
+    pub const T0: time::OffsetDateTime = datetime!(2026-01-01 12:00 UTC);
+
+    /// A stored user with this balance (written directly: the ports move
+    /// balances only through the ledger).
+    pub async fn user_with_balance(db: &InMemoryDatabase, cents: i64) -> UserId {
+        let user = user(&format!("user-{}", Uuid::now_v7().simple()), T0);
+        let id = user.id;
+        db.insert_user(&user).await.unwrap();
+        db.0.with(|s| {
+            if let Some(stored) = s.users.get_mut(&id) {
+                stored.balance = Money::from_cents(cents);
+            }
+        })
+        .await;
+        id
     }
 }

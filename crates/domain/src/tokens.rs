@@ -1,0 +1,385 @@
+//! Access-token use-cases (SPEC §6): pricing, purchase, listing, revocation
+//! with refund, and the two-tier validation the proxy relies on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::audit::{AuditAction, AuditEntry, ResourceType};
+use crate::context::RequestContext;
+use crate::error::PortError;
+use crate::ledger::{EntryKind, LedgerEntry};
+use crate::money::Money;
+use crate::ports::{CacheLookup, CachedToken, Clock, Database, Entropy, TokenCache};
+use crate::pricing::Pricing;
+use crate::token::{AccessToken, Scope, TokenHash, TokenId, TokenSecret};
+use crate::user::UserId;
+use crate::validation::ValidationErrors;
+
+/// Longest a validation result is trusted without the database.
+pub const CACHE_TTL: Duration = Duration::from_secs(300);
+/// How long an invalidated hash refuses refills: far longer than any
+/// validation takes between its database read and its cache fill.
+pub const INVALIDATION_WINDOW: Duration = Duration::from_secs(60);
+
+/// A purchase request, checked against the price list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenOrder {
+    pub duration_hours: u32,
+    pub scope: Scope,
+    pub price: Money,
+}
+
+impl TokenOrder {
+    pub fn parse(
+        pricing: &Pricing,
+        duration_hours: i64,
+        scope: Option<&str>,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+        let priced = u32::try_from(duration_hours)
+            .ok()
+            .and_then(|h| pricing.price(h).map(|p| (h, p)));
+        let priced = errors.check(
+            "duration_hours",
+            priced.ok_or_else(|| format!("must be one of {:?}", pricing.durations())),
+        );
+        let scope = errors.check(
+            "scope",
+            match scope {
+                None => Ok(Scope::Full),
+                Some(s) => Scope::parse(s)
+                    .ok_or_else(|| "must be \"full\" or \"certificates_only\"".to_owned()),
+            },
+        );
+        match (priced, scope) {
+            (Some((duration_hours, price)), Some(scope)) => Ok(Self {
+                duration_hours,
+                scope,
+                price,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A bought token; the only place its secret is ever returned.
+#[derive(Debug)]
+pub struct Purchase {
+    pub token: AccessToken,
+    pub secret: TokenSecret,
+    pub balance_after: Money,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PurchaseError {
+    #[error("insufficient balance: required {required}, available {available}")]
+    InsufficientBalance { required: Money, available: Money },
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+#[derive(Debug)]
+pub struct Revocation {
+    pub refund: Money,
+    pub balance_after: Money,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error("no such token")]
+    NotFound,
+    #[error("token already revoked")]
+    AlreadyRevoked,
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// Unknown, revoked or expired; the proxy does not say which.
+    #[error("invalid token")]
+    Invalid,
+    #[error("the token's owner is deactivated")]
+    UserInactive,
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+pub struct TokenService {
+    db: Arc<dyn Database>,
+    cache: Arc<dyn TokenCache>,
+    clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
+    pricing: Pricing,
+}
+
+impl TokenService {
+    pub fn new(
+        db: Arc<dyn Database>,
+        cache: Arc<dyn TokenCache>,
+        clock: Arc<dyn Clock>,
+        entropy: Arc<dyn Entropy>,
+        pricing: Pricing,
+    ) -> Self {
+        Self {
+            db,
+            cache,
+            clock,
+            entropy,
+            pricing,
+        }
+    }
+
+    pub fn pricing(&self) -> &Pricing {
+        &self.pricing
+    }
+
+    /// Debits the price, creates the token, its ledger row and its audit
+    /// row in one unit of work. The debit is a conditional write, so
+    /// concurrent purchases can never overdraw.
+    pub async fn purchase(
+        &self,
+        user: UserId,
+        order: TokenOrder,
+        ctx: &RequestContext,
+    ) -> Result<Purchase, PurchaseError> {
+        let now = self.clock.now();
+        let secret = TokenSecret::from_random(self.entropy.bytes32());
+        let token = AccessToken::issue(
+            user,
+            &secret,
+            order.duration_hours,
+            order.scope,
+            order.price,
+            now,
+        );
+        let uow = self.db.begin().await?;
+        let Some(balance_after) = uow.adjust_balance(user, -order.price).await? else {
+            drop(uow);
+            let available = self
+                .db
+                .user_by_id(user)
+                .await?
+                .map_or(Money::ZERO, |u| u.balance);
+            return Err(PurchaseError::InsufficientBalance {
+                required: order.price,
+                available,
+            });
+        };
+        uow.insert_token(&token).await?;
+        uow.insert_entry(&LedgerEntry::settled(
+            user,
+            -order.price,
+            EntryKind::Purchase,
+            format!(
+                "Access token {} ({} h, {})",
+                token.token_prefix, token.duration_hours, token.scope
+            ),
+            now,
+        ))
+        .await?;
+        uow.append_audit(&AuditEntry::new(
+            AuditAction::TokenPurchase,
+            ResourceType::AccessToken,
+            Some(token.id.0),
+            Some(user),
+            json!({
+                "duration_hours": token.duration_hours,
+                "scope": token.scope.as_str(),
+                "cost": token.cost.to_string(),
+                "token_prefix": token.token_prefix,
+                "balance_after": balance_after.to_string(),
+            }),
+            ctx,
+            now,
+        ))
+        .await?;
+        uow.commit().await?;
+        Ok(Purchase {
+            token,
+            secret,
+            balance_after,
+        })
+    }
+
+    pub async fn tokens_of(
+        &self,
+        user: UserId,
+        active_only: bool,
+    ) -> Result<Vec<AccessToken>, PortError> {
+        let usable_at = active_only.then(|| self.clock.now());
+        self.db.tokens_of_user(user, usable_at).await
+    }
+
+    /// Revokes one of the user's own tokens and refunds the unused share.
+    /// The cache forgets the token before this returns, on every instance.
+    pub async fn revoke(
+        &self,
+        user: UserId,
+        id: TokenId,
+        ctx: &RequestContext,
+    ) -> Result<Revocation, RevokeError> {
+        let now = self.clock.now();
+        let uow = self.db.begin().await?;
+        let token = match uow.token_by_id(id).await? {
+            Some(token) if token.user_id == user => token,
+            _ => return Err(RevokeError::NotFound),
+        };
+        if !uow.revoke_token(id, now).await? {
+            return Err(RevokeError::AlreadyRevoked);
+        }
+        let refund = token.refund_at(now);
+        let balance_after = if refund > Money::ZERO {
+            let balance = uow
+                .adjust_balance(user, refund)
+                .await?
+                .ok_or_else(|| PortError::unexpected("refund for a missing user"))?;
+            uow.insert_entry(&LedgerEntry::settled(
+                user,
+                refund,
+                EntryKind::Refund,
+                format!("Refund for access token {}", token.token_prefix),
+                now,
+            ))
+            .await?;
+            balance
+        } else {
+            uow.user_by_id(user)
+                .await?
+                .map_or(Money::ZERO, |u| u.balance)
+        };
+        uow.append_audit(&AuditEntry::new(
+            AuditAction::TokenRevoke,
+            ResourceType::AccessToken,
+            Some(id.0),
+            Some(user),
+            json!({
+                "token_prefix": token.token_prefix,
+                "refund": refund.to_string(),
+                "balance_after": balance_after.to_string(),
+            }),
+            ctx,
+            now,
+        ))
+        .await?;
+        // Before the commit: if the cache cannot be told, nothing changes.
+        self.cache
+            .invalidate(std::slice::from_ref(&token.token_hash), INVALIDATION_WINDOW)
+            .await?;
+        uow.commit().await?;
+        Ok(Revocation {
+            refund,
+            balance_after,
+        })
+    }
+
+    /// Makes every instance re-read the user's tokens from the database, e.g.
+    /// after the user was deactivated. Call it before answering the request.
+    pub async fn forget_user_tokens(&self, user: UserId) -> Result<(), PortError> {
+        let hashes: Vec<TokenHash> = self
+            .db
+            .tokens_of_user(user, None)
+            .await?
+            .into_iter()
+            .map(|t| t.token_hash)
+            .collect();
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        self.cache.invalidate(&hashes, INVALIDATION_WINDOW).await
+    }
+
+    /// Checks a presented secret: the cache first, then the database. With
+    /// `activate`, a first use also activates the token (see
+    /// [`TokenService::activate`]).
+    pub async fn validate(
+        &self,
+        presented: &str,
+        activate: bool,
+    ) -> Result<AccessToken, ValidateError> {
+        let hash = TokenHash::of(presented);
+        let now = self.clock.now();
+        let (mut entry, may_fill) = match self.cache.get(&hash).await {
+            Ok(CacheLookup::Hit(entry)) => (Some(entry), false),
+            Ok(CacheLookup::Miss) => (None, true),
+            Ok(CacheLookup::Invalidated) => (None, false),
+            Err(err) => {
+                tracing::warn!(error = %err, "token cache unavailable; reading the database");
+                (None, false)
+            }
+        };
+        if entry.is_none() {
+            entry = self.load(&hash).await?;
+            if let (Some(found), true) = (&entry, may_fill) {
+                self.fill(found, now).await;
+            }
+        }
+        let Some(entry) = entry else {
+            return Err(ValidateError::Invalid);
+        };
+        if !entry.token.is_usable(now) {
+            return Err(ValidateError::Invalid);
+        }
+        if !entry.user_active {
+            return Err(ValidateError::UserInactive);
+        }
+        if activate {
+            return self.activate(entry.token).await;
+        }
+        Ok(entry.token)
+    }
+
+    /// Starts the clock of a validated token on its first use: sets
+    /// `activated_at` exactly once however many requests race for it, and
+    /// returns the token as stored.
+    pub async fn activate(&self, token: AccessToken) -> Result<AccessToken, ValidateError> {
+        if token.activated_at.is_some() {
+            return Ok(token);
+        }
+        let now = self.clock.now();
+        let stored = self
+            .db
+            .activate_token(token.id, now)
+            .await?
+            .filter(|t| t.is_usable(now))
+            .ok_or(ValidateError::Invalid)?;
+        let entry = CachedToken {
+            token: stored,
+            user_active: true,
+        };
+        self.fill(&entry, now).await;
+        Ok(entry.token)
+    }
+
+    async fn load(&self, hash: &TokenHash) -> Result<Option<CachedToken>, PortError> {
+        let Some(token) = self.db.token_by_hash(hash).await? else {
+            return Ok(None);
+        };
+        let user_active = self
+            .db
+            .user_by_id(token.user_id)
+            .await?
+            .is_some_and(|u| u.is_active);
+        Ok(Some(CachedToken { token, user_active }))
+    }
+
+    /// Best effort: a failed fill only costs the next request a database read.
+    async fn fill(&self, entry: &CachedToken, now: OffsetDateTime) {
+        let ttl = match entry.token.expires_at() {
+            Some(end) => {
+                let left = Duration::try_from(end - now).unwrap_or(Duration::ZERO);
+                left.min(CACHE_TTL)
+            }
+            None => CACHE_TTL,
+        };
+        if ttl.is_zero() {
+            return;
+        }
+        if let Err(err) = self.cache.put(&entry.token.token_hash, entry, ttl).await {
+            tracing::warn!(error = %err, "could not cache a token");
+        }
+    }
+}
