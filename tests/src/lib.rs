@@ -23,6 +23,8 @@ pub struct TestApp {
     pub base_url: String,
     pub http: Client,
     pub database: TestDatabase,
+    /// What the app was built with: a second "instance" connects with it.
+    pub settings: Settings,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -65,6 +67,7 @@ impl TestApp {
             base_url,
             http,
             database,
+            settings,
             server,
         })
     }
@@ -79,6 +82,10 @@ impl TestApp {
 
     pub fn patch(&self, path: &str) -> RequestBuilder {
         self.http.patch(format!("{}{path}", self.base_url))
+    }
+
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.http.delete(format!("{}{path}", self.base_url))
     }
 
     pub async fn register(&self, email: &str, username: &str) -> Response {
@@ -104,13 +111,63 @@ impl TestApp {
         body["access_token"].as_str().expect("a token").to_owned()
     }
 
-    /// `GET /api/v1/users/me` as the holder of `token`.
-    pub async fn me(&self, token: &str) -> Response {
-        self.get("/api/v1/users/me")
+    /// `GET path` with `token` as bearer.
+    pub async fn get_as(&self, token: &str, path: &str) -> Response {
+        self.get(path).bearer_auth(token).send().await.expect("GET")
+    }
+
+    /// `POST path` of a JSON body with `token` as bearer.
+    pub async fn post_as(&self, token: &str, path: &str, body: &Value) -> Response {
+        let request = self.post(path).bearer_auth(token).json(body);
+        request.send().await.expect("POST")
+    }
+
+    /// `DELETE path` with `token` as bearer.
+    pub async fn delete_as(&self, token: &str, path: &str) -> Response {
+        self.delete(path)
             .bearer_auth(token)
             .send()
             .await
-            .expect("me request")
+            .expect("DELETE")
+    }
+
+    pub async fn me(&self, token: &str) -> Response {
+        self.get_as(token, "/api/v1/users/me").await
+    }
+
+    /// The current balance as the API formats it.
+    pub async fn balance(&self, token: &str) -> Value {
+        body(self.get_as(token, "/api/v1/currency/balance").await).await["balance"].clone()
+    }
+
+    pub async fn start_deposit(&self, token: &str, amount: Value) -> Response {
+        self.post_as(
+            token,
+            "/api/v1/currency/purchase",
+            &json!({ "amount_znc": amount }),
+        )
+        .await
+    }
+
+    /// Answers the mock payment page for a deposit.
+    pub async fn pay(&self, payment_id: &str, status: &str) -> Response {
+        let request = self
+            .post(&format!("/api/v1/payments/mock/{payment_id}"))
+            .json(&json!({ "status": status }));
+        request.send().await.expect("mock payment")
+    }
+
+    /// Credits `amount` ZNC through a deposit and the mock payment page.
+    pub async fn fund(&self, token: &str, amount: &str) {
+        let deposit = body(self.start_deposit(token, json!(amount)).await).await;
+        let paid = self
+            .pay(deposit["payment_id"].as_str().unwrap(), "succeeded")
+            .await;
+        assert_eq!(paid.status(), 200);
+    }
+
+    pub async fn buy(&self, token: &str, order: Value) -> Response {
+        self.post_as(token, "/api/v1/tokens/purchase", &order).await
     }
 
     pub async fn audit_rows(&self) -> Vec<AuditRow> {
@@ -122,6 +179,11 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// A JSON body.
+pub async fn body(response: Response) -> Value {
+    response.json().await.expect("a JSON body")
 }
 
 /// A problem+json body, checked to be one.

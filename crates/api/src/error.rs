@@ -12,6 +12,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use zenzefi_domain::PortError;
 use zenzefi_domain::auth::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
+use zenzefi_domain::currency::SettleError;
+use zenzefi_domain::tokens::{PurchaseError, RevokeError};
 use zenzefi_domain::validation::ValidationErrors;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -252,4 +254,53 @@ fn user_inactive() -> ApiError {
         "user_inactive",
         "This account is deactivated",
     )
+}
+
+impl From<PurchaseError> for ApiError {
+    fn from(err: PurchaseError) -> Self {
+        match err {
+            PurchaseError::InsufficientBalance {
+                required,
+                available,
+            } => Self::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_balance",
+                format!(
+                    "Insufficient balance. Required: {required} ZNC, available: {available} ZNC"
+                ),
+            ),
+            PurchaseError::Port(e) => e.into(),
+        }
+    }
+}
+
+impl From<RevokeError> for ApiError {
+    fn from(err: RevokeError) -> Self {
+        match err {
+            RevokeError::NotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "token_not_found",
+                "You have no token with this id",
+            ),
+            RevokeError::AlreadyRevoked => Self::new(
+                StatusCode::CONFLICT,
+                "already_revoked",
+                "This token is already revoked",
+            ),
+            RevokeError::Port(e) => e.into(),
+        }
+    }
+}
+
+impl From<SettleError> for ApiError {
+    fn from(err: SettleError) -> Self {
+        match err {
+            SettleError::UnknownPayment => Self::new(
+                StatusCode::NOT_FOUND,
+                "payment_not_found",
+                "No payment with this id",
+            ),
+            SettleError::Port(e) => e.into(),
+        }
+    }
 }

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod health;
 mod jwt;
+mod money;
 mod request_id;
 mod routes;
 mod startup;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
-use zenzefi_bootstrap::{Infrastructure, Settings};
+use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError};
 use zenzefi_domain::PortError;
 use zenzefi_domain::health::HealthChecker;
 
@@ -24,6 +24,8 @@ use crate::upstream_probe::UpstreamProbe;
 pub enum StartupError {
     #[error("could not reach a dependency: {0}")]
     Dependency(#[from] PortError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     #[error("could not bind {bind}: {source}")]
     Bind {
         bind: String,
@@ -77,6 +79,8 @@ impl Application {
 
         let state = web::Data::new(AppState {
             auth,
+            currency: infra.currency_service(settings)?,
+            tokens: infra.token_service(settings)?,
             jwt: JwtCodec::new(
                 settings.auth.jwt_secret.expose().as_bytes(),
                 settings.jwt_ttl(),
@@ -84,6 +88,9 @@ impl Application {
             clock: infra.clock.clone(),
             health,
             trust_forwarded_for: settings.server.trust_forwarded_for,
+            public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
+            webhook_secret: settings.payments.webhook_secret.clone(),
+            mock_gateway: settings.payments.mock_gateway,
         });
 
         let listener =

@@ -1,17 +1,34 @@
 //! What handlers share: the use-cases and the transport's own helpers.
 
 use std::sync::Arc;
+
+use zenzefi_bootstrap::Secret;
 use zenzefi_domain::auth::AuthService;
+use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::ports::Clock;
+use zenzefi_domain::tokens::TokenService;
 
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 
 pub struct AppState {
     pub auth: AuthService,
+    pub currency: CurrencyService,
+    pub tokens: TokenService,
     pub jwt: JwtCodec,
     pub clock: Arc<dyn Clock>,
     pub health: Arc<HealthMonitor>,
     /// Whether the client address may be taken from forwarding headers.
     pub trust_forwarded_for: bool,
+    /// `server.public_url`, without a trailing slash.
+    pub public_url: String,
+    pub webhook_secret: Secret,
+    pub mock_gateway: bool,
+}
+
+impl AppState {
+    /// Where the user pays a deposit: the mock page when it is on.
+    pub fn payment_url(&self, payment_id: &str) -> String {
+        format!("{}/api/v1/payments/mock/{payment_id}", self.public_url)
+    }
 }

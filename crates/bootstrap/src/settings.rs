@@ -227,7 +227,23 @@ impl Settings {
             return invalid("rate_limit.login_per_minute must be at least 1".into());
         }
         self.prices()?;
+        self.rub_per_znc()?;
         Ok(())
+    }
+
+    /// `payments.znc_to_rub`, positive.
+    pub fn rub_per_znc(&self) -> Result<Money, SettingsError> {
+        self.payments
+            .znc_to_rub
+            .parse()
+            .ok()
+            .filter(|rate: &Money| rate.cents() > 0)
+            .ok_or_else(|| {
+                SettingsError::Invalid(format!(
+                    "payments.znc_to_rub: {:?} is not a positive amount",
+                    self.payments.znc_to_rub
+                ))
+            })
     }
 
     pub fn bind_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {

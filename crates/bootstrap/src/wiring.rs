@@ -3,15 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zenzefi_crypto::Argon2Hasher;
+use zenzefi_crypto::{Argon2Hasher, OsEntropy};
 use zenzefi_domain::PortError;
 use zenzefi_domain::auth::{AuthService, LoginPolicy};
-use zenzefi_domain::ports::{Clock, Database, PasswordHasher, Probe, RateLimiter};
-use zenzefi_memory::{InMemoryRateLimiter, SystemClock};
+use zenzefi_domain::currency::CurrencyService;
+use zenzefi_domain::ports::{Clock, Database, PasswordHasher, Probe, RateLimiter, TokenCache};
+use zenzefi_domain::pricing::Pricing;
+use zenzefi_domain::tokens::TokenService;
+use zenzefi_memory::{InMemoryRateLimiter, InMemoryTokenCache, SystemClock};
 use zenzefi_persistence::{ConnectOptions, SeaDatabase};
-use zenzefi_redis::{RedisPool, RedisRateLimiter};
+use zenzefi_redis::{RedisPool, RedisRateLimiter, RedisTokenCache};
 
-use crate::settings::Settings;
+use crate::settings::{Settings, SettingsError};
 
 /// rustls needs one process-wide crypto provider; both ring (sqlx) and the
 /// HTTP client link rustls, so pick ring explicitly before any TLS is used.
@@ -80,6 +83,15 @@ impl Infrastructure {
         }
     }
 
+    /// Shared through Redis when configured, so that a revocation on one
+    /// instance is seen by all.
+    pub fn token_cache(&self) -> Arc<dyn TokenCache> {
+        match &self.redis {
+            Some(pool) => Arc::new(RedisTokenCache::new(pool.clone())),
+            None => Arc::new(InMemoryTokenCache::default()),
+        }
+    }
+
     pub fn password_hasher(&self) -> Result<Arc<dyn PasswordHasher>, PortError> {
         Ok(Arc::new(Argon2Hasher::new()?))
     }
@@ -94,6 +106,24 @@ impl Infrastructure {
             LoginPolicy {
                 attempts_per_minute: settings.rate_limit.login_per_minute,
             },
+        ))
+    }
+
+    pub fn currency_service(&self, settings: &Settings) -> Result<CurrencyService, SettingsError> {
+        Ok(CurrencyService::new(
+            self.db(),
+            self.clock.clone(),
+            settings.rub_per_znc()?,
+        ))
+    }
+
+    pub fn token_service(&self, settings: &Settings) -> Result<TokenService, SettingsError> {
+        Ok(TokenService::new(
+            self.db(),
+            self.token_cache(),
+            self.clock.clone(),
+            Arc::new(OsEntropy),
+            Pricing::new(settings.prices()?),
         ))
     }
 }

@@ -24,11 +24,7 @@ pub fn path_config() -> web::PathConfig {
 fn json_error(err: JsonPayloadError) -> ApiError {
     match err {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("JSON bodies are limited to {JSON_LIMIT_BYTES} bytes"),
-            )
+            too_large()
         }
         JsonPayloadError::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -68,4 +64,28 @@ fn query_error(err: QueryPayloadError) -> ApiError {
 
 fn path_error(err: PathError) -> ApiError {
     ApiError::field("path", err.to_string())
+}
+
+/// A raw body, refused past the JSON limit with the same problem as JSON.
+pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+    use futures::StreamExt;
+
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+        if body.len() + chunk.len() > JSON_LIMIT_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("JSON bodies are limited to {JSON_LIMIT_BYTES} bytes"),
+    )
 }

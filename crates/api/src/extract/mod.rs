@@ -7,4 +7,4 @@ mod input;
 
 pub use client::Client;
 pub use current_user::CurrentUser;
-pub use input::{json_config, path_config, query_config};
+pub use input::{json_config, path_config, query_config, read_body};

@@ -1,7 +1,11 @@
 //! The HTTP routes, one module per area of SPEC.
 
 mod auth;
+mod currency;
 mod health;
+mod pagination;
+mod payments;
+mod tokens;
 mod users;
 
 use actix_web::{HttpResponse, web};
@@ -12,7 +16,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::configure).service(
         web::scope("/api/v1")
             .configure(auth::configure)
-            .configure(users::configure),
+            .configure(users::configure)
+            .configure(currency::configure)
+            .configure(payments::configure)
+            .configure(tokens::configure),
     );
 }
 
