@@ -1,6 +1,8 @@
 //! Spawns the real application on an ephemeral loopback port, on either
 //! backend, and talks to it over HTTP like any client would.
 
+pub mod upstream;
+
 use reqwest::{Client, RequestBuilder, Response};
 use serde_json::{Value, json};
 use zenzefi_api::Application;
@@ -102,6 +104,52 @@ impl TestApp {
             .send()
             .await
             .expect("login request")
+    }
+
+    /// A user with a fresh access token of `scope`: `(jwt, token secret)`.
+    pub async fn token_holder(&self, name: &str, scope: &str) -> (String, String) {
+        let jwt = self.signed_up(&format!("{name}@x.io"), name).await;
+        self.fund(&jwt, "100.00").await;
+        let bought = self
+            .buy(&jwt, json!({ "duration_hours": 24, "scope": scope }))
+            .await;
+        assert_eq!(bought.status(), 201);
+        let secret = body(bought).await["token"].as_str().unwrap().to_owned();
+        (jwt, secret)
+    }
+
+    /// A request through the proxy with a token and a device id.
+    pub fn proxied(&self, method: reqwest::Method, path: &str, token: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}/api/v1/proxy/{path}", self.base_url))
+            .header("x-access-token", token)
+            .header("x-device-id", "device-0001")
+    }
+
+    /// Sends `GET target` byte for byte over a fresh connection, so that
+    /// dot segments and percent-encodings reach the server unnormalised
+    /// (an HTTP client library would resolve them). Returns the status.
+    pub async fn raw_get(&self, target: &str, headers: &[(&str, &str)]) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let address = self.base_url.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let mut request =
+            format!("GET {target} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("receive");
+        let head = String::from_utf8_lossy(&response);
+        head.split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .expect("a status line")
     }
 
     /// Registers a user and returns a bearer token for it.

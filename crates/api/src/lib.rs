@@ -7,10 +7,11 @@ mod extract;
 mod health;
 mod jwt;
 mod money;
+mod proxy;
 mod request_id;
 mod routes;
 mod startup;
 mod state;
-mod upstream_probe;
+mod upstream;
 
 pub use startup::{Application, StartupError};

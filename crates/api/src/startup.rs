@@ -15,10 +15,11 @@ use zenzefi_domain::health::HealthChecker;
 use crate::extract::{json_config, path_config, query_config};
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
+use crate::proxy::{self, Proxy};
 use crate::request_id::request_id;
 use crate::routes;
 use crate::state::AppState;
-use crate::upstream_probe::UpstreamProbe;
+use crate::upstream::{Upstream, UpstreamConfigError, UpstreamProbe};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -26,6 +27,8 @@ pub enum StartupError {
     Dependency(#[from] PortError),
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamConfigError),
     #[error("could not bind {bind}: {source}")]
     Bind {
         bind: String,
@@ -57,16 +60,16 @@ impl Application {
         infra: Infrastructure,
     ) -> Result<Self, StartupError> {
         let auth = infra.auth_service(settings)?;
-        let upstream = UpstreamProbe::new(
-            &settings.upstream.url,
-            Duration::from_secs(settings.upstream.connect_timeout_secs),
+        let upstream = Upstream::new(&settings.upstream)?;
+        let upstream_probe = UpstreamProbe::new(
+            upstream.clone(),
             Duration::from_secs(settings.upstream.connect_timeout_secs.max(1)),
-        )?;
+        );
         let health = Arc::new(HealthMonitor::new(
             HealthChecker::new(
                 infra.database_probe(),
                 infra.redis_probe(),
-                Arc::new(upstream),
+                Arc::new(upstream_probe),
                 infra.clock.clone(),
             ),
             infra.clock.clone(),
@@ -105,15 +108,25 @@ impl Application {
                 source,
             })?
             .port();
+        let proxy = web::Data::new(Proxy {
+            upstream,
+            sessions: infra.session_tracker(),
+        });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .app_data(proxy.clone())
                 .app_data(json_config())
                 .app_data(query_config())
                 .app_data(path_config())
-                .wrap(Compress::default())
                 .wrap(from_fn(request_id))
-                .configure(routes::configure)
+                // Proxied bodies pass through byte for byte: no compression.
+                .configure(proxy::configure)
+                .service(
+                    web::scope("")
+                        .wrap(Compress::default())
+                        .configure(routes::configure),
+                )
                 .default_service(web::to(routes::not_found))
         })
         .shutdown_timeout(30);

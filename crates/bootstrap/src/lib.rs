@@ -9,6 +9,7 @@ mod wiring;
 pub use secret::Secret;
 pub use settings::{
     DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, Environment, LogFormat, Settings, SettingsError,
+    UpstreamSettings,
 };
 pub use telemetry::init_tracing;
 pub use wiring::{Infrastructure, install_crypto_provider};

@@ -7,10 +7,12 @@ use zenzefi_crypto::{Argon2Hasher, OsEntropy};
 use zenzefi_domain::PortError;
 use zenzefi_domain::auth::{AuthService, LoginPolicy};
 use zenzefi_domain::currency::CurrencyService;
-use zenzefi_domain::ports::{Clock, Database, PasswordHasher, Probe, RateLimiter, TokenCache};
+use zenzefi_domain::ports::{
+    Clock, Database, PasswordHasher, Probe, RateLimiter, SessionTracker, TokenCache,
+};
 use zenzefi_domain::pricing::Pricing;
 use zenzefi_domain::tokens::TokenService;
-use zenzefi_memory::{InMemoryRateLimiter, InMemoryTokenCache, SystemClock};
+use zenzefi_memory::{InMemoryRateLimiter, InMemoryTokenCache, SystemClock, UntrackedSessions};
 use zenzefi_persistence::{ConnectOptions, SeaDatabase};
 use zenzefi_redis::{RedisPool, RedisRateLimiter, RedisTokenCache};
 
@@ -90,6 +92,11 @@ impl Infrastructure {
             Some(pool) => Arc::new(RedisTokenCache::new(pool.clone())),
             None => Arc::new(InMemoryTokenCache::default()),
         }
+    }
+
+    /// The proxy's session hook. Sessions are not tracked yet.
+    pub fn session_tracker(&self) -> Arc<dyn SessionTracker> {
+        Arc::new(UntrackedSessions)
     }
 
     pub fn password_hasher(&self) -> Result<Arc<dyn PasswordHasher>, PortError> {

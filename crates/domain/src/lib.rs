@@ -14,6 +14,7 @@ pub mod money;
 pub mod page;
 pub mod ports;
 pub mod pricing;
+pub mod proxy;
 pub mod token;
 pub mod tokens;
 pub mod user;

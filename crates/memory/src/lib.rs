@@ -5,9 +5,11 @@
 mod clock;
 mod database;
 mod rate_limit;
+mod sessions;
 mod token_cache;
 
 pub use clock::{ManualClock, SystemClock};
 pub use database::InMemoryDatabase;
 pub use rate_limit::InMemoryRateLimiter;
+pub use sessions::UntrackedSessions;
 pub use token_cache::InMemoryTokenCache;

@@ -5,6 +5,6 @@ mod client;
 mod current_user;
 mod input;
 
-pub use client::Client;
+pub use client::{Client, request_context};
 pub use current_user::CurrentUser;
 pub use input::{json_config, path_config, query_config, read_body};

@@ -7,6 +7,7 @@ mod entropy;
 mod password;
 mod probe;
 mod rate_limit;
+mod session_tracker;
 mod store;
 mod token_cache;
 
@@ -15,6 +16,7 @@ pub use entropy::Entropy;
 pub use password::PasswordHasher;
 pub use probe::Probe;
 pub use rate_limit::{RateDecision, RateLimiter};
+pub use session_tracker::{AdmitError, ProxyExchange, SessionTracker};
 pub use store::{
     AuditStore, Database, InsertUserError, LedgerStore, TokenStore, UnitOfWork, UserStore,
 };

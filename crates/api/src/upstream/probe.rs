@@ -1,5 +1,5 @@
-//! Is the Zenzefi server reachable? A plain GET of its root: any answer
-//! below 500 means it is up.
+//! Is the Zenzefi server reachable? A plain GET of its root through the
+//! shared client: any answer below 500 means it is up.
 
 use std::time::Duration;
 
@@ -7,22 +7,16 @@ use async_trait::async_trait;
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::Probe;
 
+use super::Upstream;
+
 pub struct UpstreamProbe {
-    client: reqwest::Client,
-    url: String,
+    upstream: Upstream,
+    timeout: Duration,
 }
 
 impl UpstreamProbe {
-    pub fn new(url: &str, connect_timeout: Duration, timeout: Duration) -> Result<Self, PortError> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .timeout(timeout)
-            .build()
-            .map_err(PortError::unexpected)?;
-        Ok(Self {
-            client,
-            url: url.to_owned(),
-        })
+    pub fn new(upstream: Upstream, timeout: Duration) -> Self {
+        Self { upstream, timeout }
     }
 }
 
@@ -30,8 +24,10 @@ impl UpstreamProbe {
 impl Probe for UpstreamProbe {
     async fn probe(&self) -> Result<(), PortError> {
         let response = self
+            .upstream
             .client
-            .get(&self.url)
+            .get(format!("{}/", self.upstream.base_url))
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(PortError::unavailable)?;

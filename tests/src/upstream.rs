@@ -1,0 +1,133 @@
+//! A stand-in for the Zenzefi server, on an ephemeral loopback port: it
+//! echoes what reached it, streams bodies of any size, answers with any
+//! status, or answers late.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix_web::web::{self, Bytes};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use futures::StreamExt;
+use serde_json::{Map, Value, json};
+
+/// 64 KiB of a repeating pattern, the unit of streamed bodies.
+pub const CHUNK: usize = 64 * 1024;
+
+pub struct FakeUpstream {
+    pub url: String,
+    hits: Arc<AtomicU64>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl FakeUpstream {
+    pub async fn start() -> Self {
+        let hits = Arc::new(AtomicU64::new(0));
+        let counted = hits.clone();
+        let server = HttpServer::new(move || {
+            let counted = counted.clone();
+            App::new()
+                .wrap_fn(move |req, srv| {
+                    // The gateway's health probe asks for `/`; count the rest.
+                    if req.path() != "/" {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
+                    actix_web::dev::Service::call(srv, req)
+                })
+                .route("/bytes/{n}", web::get().to(download))
+                .route("/upload", web::post().to(upload))
+                .route("/status/{code}", web::route().to(status))
+                .route("/slow/{secs}", web::get().to(slow))
+                .default_service(web::to(echo))
+        })
+        .workers(1)
+        .bind("127.0.0.1:0")
+        .expect("bind the fake upstream");
+        let url = format!("http://{}", server.addrs()[0]);
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            url,
+            hits,
+            server: handle,
+        }
+    }
+
+    /// Requests that reached the upstream so far, health probes aside.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        drop(self.server.stop(false));
+    }
+}
+
+/// Method, path, query, headers and body size as JSON.
+async fn echo(req: HttpRequest, body: Bytes) -> HttpResponse {
+    let mut headers = Map::new();
+    for (name, value) in req.headers() {
+        let value = Value::String(value.to_str().unwrap_or("<binary>").to_owned());
+        match headers.get_mut(name.as_str()) {
+            Some(Value::Array(values)) => values.push(value),
+            Some(first) => *first = Value::Array(vec![first.clone(), value]),
+            None => {
+                headers.insert(name.as_str().to_owned(), value);
+            }
+        }
+    }
+    HttpResponse::Ok().json(json!({
+        "method": req.method().as_str(),
+        "path": req.uri().path(),
+        "query": req.uri().query(),
+        "headers": headers,
+        "body_bytes": body.len(),
+    }))
+}
+
+/// `n` bytes, streamed with a declared length.
+async fn download(n: web::Path<u64>) -> HttpResponse {
+    let total = n.into_inner();
+    let chunk = Bytes::from(vec![b'z'; CHUNK]);
+    let chunks = futures::stream::unfold(0u64, move |sent| {
+        let chunk = chunk.clone();
+        async move {
+            (sent < total).then(|| {
+                let len = (total - sent).min(CHUNK as u64) as usize;
+                (
+                    Ok::<_, actix_web::Error>(chunk.slice(..len)),
+                    sent + len as u64,
+                )
+            })
+        }
+    });
+    HttpResponse::Ok().body(actix_web::body::SizedStream::new(total, chunks))
+}
+
+/// Reads the upload chunk by chunk and says how many bytes came.
+async fn upload(mut payload: web::Payload) -> HttpResponse {
+    let mut received = 0u64;
+    while let Some(chunk) = payload.next().await {
+        match chunk {
+            Ok(chunk) => received += chunk.len() as u64,
+            Err(_) => return HttpResponse::BadRequest().finish(),
+        }
+    }
+    HttpResponse::Ok().json(json!({ "received": received }))
+}
+
+async fn status(code: web::Path<u16>) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(*code).unwrap_or_default();
+    HttpResponse::build(status)
+        .insert_header(("x-upstream-said", code.to_string()))
+        .content_type("text/plain")
+        .body(format!("upstream says {code}"))
+}
+
+async fn slow(secs: web::Path<u64>) -> HttpResponse {
+    tokio::time::sleep(Duration::from_secs(*secs)).await;
+    HttpResponse::Ok().body("late")
+}

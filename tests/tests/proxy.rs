@@ -1,0 +1,259 @@
+//! SPEC §7 steps 1–6 over HTTP, against a fake upstream on loopback.
+
+use reqwest::Method;
+use serde_json::Value;
+use zenzefi_tests::upstream::FakeUpstream;
+use zenzefi_tests::{Backend, TestApp, body, on_both_backends, problem};
+
+async fn app_before(upstream: &FakeUpstream, backend: Backend) -> Option<TestApp> {
+    let url = upstream.url.clone();
+    TestApp::spawn_with(backend, move |s| {
+        s.upstream.url = url;
+        s.upstream.request_timeout_secs = 1;
+    })
+    .await
+}
+
+async fn forwards_with_end_to_end_headers_only(backend: Backend) {
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = app_before(&upstream, backend).await else {
+        return;
+    };
+    let (_, token) = app.token_holder("ann", "full").await;
+    let response = app
+        .proxied(Method::POST, "echo/a?x=1&y=%20", &token)
+        .header("connection", "x-hop")
+        .header("x-hop", "secret")
+        .header("x-custom", "kept")
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("x-request-id", "req-proxy-1")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-request-id"], "req-proxy-1");
+    let seen = body(response).await;
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["path"], "/echo/a");
+    assert_eq!(seen["query"], "x=1&y=%20");
+    assert_eq!(seen["body_bytes"], 5);
+    let headers = &seen["headers"];
+    for gone in ["x-access-token", "x-device-id", "x-hop"] {
+        assert_eq!(headers[gone], Value::Null, "{gone} reached the upstream");
+    }
+    assert_eq!(headers["x-custom"], "kept");
+    assert_eq!(headers["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert_eq!(
+        headers["x-forwarded-host"],
+        app.base_url.trim_start_matches("http://")
+    );
+    assert_eq!(headers["x-request-id"], "req-proxy-1");
+    assert_eq!(headers["host"], upstream.url.trim_start_matches("http://"));
+}
+
+async fn refusals_come_in_spec_order_and_never_reach_the_upstream(backend: Backend) {
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = app_before(&upstream, backend).await else {
+        return;
+    };
+    let (_, full) = app.token_holder("ann", "full").await;
+    let (_, certificates) = app.token_holder("bob", "certificates_only").await;
+    let refused = |status: u16, code: &'static str| (status, code);
+    let cases = [
+        (
+            None,
+            Some(full.as_str()),
+            "x",
+            refused(400, "device_id_required"),
+        ),
+        (
+            Some("short"),
+            Some(&full),
+            "x",
+            refused(400, "invalid_device_id"),
+        ),
+        (
+            Some("device-0001"),
+            None,
+            "x",
+            refused(401, "invalid_token"),
+        ),
+        (
+            Some("device-0001"),
+            Some("zzf_forged"),
+            "x",
+            refused(401, "invalid_token"),
+        ),
+        // An invalid token is refused before the path is looked at.
+        (
+            Some("device-0001"),
+            Some("zzf_forged"),
+            "a/../b",
+            refused(401, "invalid_token"),
+        ),
+        (
+            Some("device-0001"),
+            Some(&certificates),
+            "admin/users",
+            refused(403, "scope_denied"),
+        ),
+    ];
+    for (device, token, path, (status, code)) in cases {
+        let mut request = app.get(&format!("/api/v1/proxy/{path}"));
+        if let Some(device) = device {
+            request = request.header("x-device-id", device);
+        }
+        if let Some(token) = token {
+            request = request.header("x-access-token", token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{code}");
+        assert_eq!(problem(response).await["code"], code);
+    }
+    let traversals = [
+        "certificates/filter/../../x",
+        "certificates/filter/%2e%2e/x",
+        "certificates/filter%2Fx",
+        "certificates//filter",
+        "certificates/filter/%5C..%5Cx",
+        "certificates/./filter",
+    ];
+    let credentials = [
+        ("x-access-token", full.as_str()),
+        ("x-device-id", "device-0001"),
+    ];
+    for path in traversals {
+        let status = app
+            .raw_get(&format!("/api/v1/proxy/{path}"), &credentials)
+            .await;
+        assert_eq!(status, 400, "{path}");
+    }
+    assert_eq!(upstream.hits(), 0, "nothing refused was forwarded");
+
+    let allowed = app
+        .proxied(Method::GET, "certificates/filter", &certificates)
+        .send()
+        .await;
+    assert_eq!(allowed.unwrap().status(), 200);
+    assert_eq!(upstream.hits(), 1);
+}
+
+async fn upstream_errors_pass_through_unchanged(backend: Backend) {
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = app_before(&upstream, backend).await else {
+        return;
+    };
+    let (_, token) = app.token_holder("ann", "full").await;
+    for code in [404u16, 418, 500, 503] {
+        let response = app
+            .proxied(Method::GET, &format!("status/{code}"), &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), code);
+        assert_eq!(
+            response.headers()["x-upstream-said"],
+            code.to_string().as_str()
+        );
+        assert_eq!(response.headers()["content-type"], "text/plain");
+        assert_eq!(
+            response.text().await.unwrap(),
+            format!("upstream says {code}")
+        );
+    }
+    let head = app
+        .proxied(Method::HEAD, "status/204", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 204);
+}
+
+async fn slow_or_missing_upstreams_are_504_and_502(backend: Backend) {
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = app_before(&upstream, backend).await else {
+        return;
+    };
+    let (_, token) = app.token_holder("ann", "full").await;
+    let late = app
+        .proxied(Method::GET, "slow/3", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 504);
+    assert_eq!(problem(late).await["code"], "upstream_timeout");
+    drop(upstream);
+    // Give the fake upstream a moment to close its listener.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let gone = app
+        .proxied(Method::GET, "echo", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 502);
+    let gone = problem(gone).await;
+    assert_eq!(gone["code"], "upstream_unavailable");
+    assert!(
+        !gone["detail"].as_str().unwrap().contains("127.0.0.1"),
+        "{gone}"
+    );
+
+    // Neither failure started the token's clock.
+    let status = body(
+        app.get("/api/v1/proxy/status")
+            .header("x-access-token", &token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status["is_activated"], false);
+}
+
+async fn the_first_answered_request_activates_and_status_never_does(backend: Backend) {
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = app_before(&upstream, backend).await else {
+        return;
+    };
+    let (_, token) = app.token_holder("ann", "full").await;
+    let status = || async {
+        let response = app
+            .get("/api/v1/proxy/status")
+            .header("x-access-token", &token)
+            .send();
+        body(response.await.unwrap()).await
+    };
+    let before = status().await;
+    assert_eq!(before["status"], "ready");
+    assert_eq!(before["is_activated"], false);
+    assert_eq!(before["time_remaining_seconds"], 24 * 3600);
+    assert_eq!(
+        status().await["is_activated"],
+        false,
+        "status never activates"
+    );
+
+    let proxied = app
+        .proxied(Method::GET, "echo", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 200);
+    let after = status().await;
+    assert_eq!(after["status"], "active");
+    assert_eq!(after["scope"], "full");
+    assert!(after["expires_at"].is_string());
+    assert!(after["time_remaining_seconds"].as_i64().unwrap() <= 24 * 3600);
+    let unauthenticated = app.get("/api/v1/proxy/status").send().await.unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+}
+
+on_both_backends!(
+    forwards_with_end_to_end_headers_only,
+    refusals_come_in_spec_order_and_never_reach_the_upstream,
+    upstream_errors_pass_through_unchanged,
+    slow_or_missing_upstreams_are_504_and_502,
+    the_first_answered_request_activates_and_status_never_does,
+);
