@@ -10,6 +10,7 @@ mod m20261124_000002_create_access_tokens;
 mod m20261124_000003_create_transactions;
 mod m20261124_000004_create_proxy_sessions;
 mod m20261124_000005_create_audit_logs;
+mod m20261124_000006_create_job_runs;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_create_transactions::Migration),
             Box::new(m20261124_000004_create_proxy_sessions::Migration),
             Box::new(m20261124_000005_create_audit_logs::Migration),
+            Box::new(m20261124_000006_create_job_runs::Migration),
         ]
     }
 }

@@ -27,7 +27,8 @@ pub struct TestApp {
     pub database: TestDatabase,
     /// What the app was built with: a second "instance" connects with it.
     pub settings: Settings,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    stop: actix_web::dev::ServerHandle,
 }
 
 pub const PASSWORD: &str = "Correct-Horse-9";
@@ -60,7 +61,8 @@ impl TestApp {
             .await
             .expect("the application starts");
         let base_url = format!("http://127.0.0.1:{}", app.port());
-        let server = tokio::spawn(app.run_until_stopped());
+        let stop = app.handle();
+        let server = Some(tokio::spawn(app.run_until_stopped()));
         let http = Client::builder()
             .no_proxy()
             .build()
@@ -71,6 +73,7 @@ impl TestApp {
             database,
             settings,
             server,
+            stop,
         })
     }
 
@@ -120,10 +123,32 @@ impl TestApp {
 
     /// A request through the proxy with a token and a device id.
     pub fn proxied(&self, method: reqwest::Method, path: &str, token: &str) -> RequestBuilder {
+        self.proxied_from(&self.base_url, method, path, token, "device-0001")
+    }
+
+    /// Like [`TestApp::proxied`], to any instance and from any device.
+    pub fn proxied_from(
+        &self,
+        base_url: &str,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        device: &str,
+    ) -> RequestBuilder {
         self.http
-            .request(method, format!("{}/api/v1/proxy/{path}", self.base_url))
+            .request(method, format!("{base_url}/api/v1/proxy/{path}"))
             .header("x-access-token", token)
-            .header("x-device-id", "device-0001")
+            .header("x-device-id", device)
+    }
+
+    /// A second API instance on the same database and Redis, as behind a
+    /// load balancer. Returns its base URL; it stops with the test.
+    pub async fn sibling(&self) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+        let app = Application::build(&self.settings)
+            .await
+            .expect("a second instance starts");
+        let base_url = format!("http://127.0.0.1:{}", app.port());
+        (base_url, tokio::spawn(app.run_until_stopped()))
     }
 
     /// Sends `GET target` byte for byte over a fresh connection, so that
@@ -223,9 +248,25 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Stops the app as SIGTERM does (no new connections, in-flight
+    /// requests drain) and waits until it has written its last counters.
+    pub async fn stop_gracefully(&mut self) {
+        self.stop.stop(true).await;
+        if let Some(server) = self.server.take() {
+            server
+                .await
+                .expect("the server task")
+                .expect("a clean stop");
+        }
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
-        self.server.abort();
+        if let Some(server) = &self.server {
+            server.abort();
+        }
     }
 }
 

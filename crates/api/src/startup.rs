@@ -5,12 +5,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
 use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError};
 use zenzefi_domain::PortError;
 use zenzefi_domain::health::HealthChecker;
+use zenzefi_domain::sessions::SessionService;
 
 use crate::extract::{json_config, path_config, query_config};
 use crate::health::HealthMonitor;
@@ -41,6 +42,10 @@ pub struct Application {
     port: u16,
     server: Server,
     health_task: tokio::task::JoinHandle<()>,
+    sessions: Arc<SessionService>,
+    flush_task: tokio::task::JoinHandle<()>,
+    /// Enough to get past every connection a stopped worker left in the pool.
+    final_flush_attempts: u32,
 }
 
 impl Application {
@@ -80,8 +85,14 @@ impl Application {
             .clone()
             .spawn(Duration::from_secs(settings.health.interval_secs));
 
+        let sessions = Arc::new(infra.session_service(settings));
+        let flush_task = spawn_flusher(
+            sessions.clone(),
+            Duration::from_millis(settings.sessions.flush_interval_ms.max(1)),
+        );
         let state = web::Data::new(AppState {
             auth,
+            sessions: sessions.clone(),
             currency: infra.currency_service(settings)?,
             tokens: infra.token_service(settings)?,
             jwt: JwtCodec::new(
@@ -110,7 +121,7 @@ impl Application {
             .port();
         let proxy = web::Data::new(Proxy {
             upstream,
-            sessions: infra.session_tracker(),
+            sessions: sessions.clone(),
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -145,6 +156,9 @@ impl Application {
             port,
             server,
             health_task,
+            sessions,
+            flush_task,
+            final_flush_attempts: settings.database.max_connections + 1,
         })
     }
 
@@ -152,10 +166,46 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    /// Stops the server as SIGTERM would: no new connections, in-flight
+    /// requests drain, then [`Application::run_until_stopped`] returns.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM, drains in-flight requests (their bodies
+    /// included), then writes the session counters they left behind.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.health_task.abort();
+        self.flush_task.abort();
+        // Pooled connections opened on the stopped workers' runtimes fail
+        // now; each failure discards one, and the counters stay pending.
+        for attempt in 1..=self.final_flush_attempts {
+            match self.sessions.flush().await {
+                Ok(_) => break,
+                Err(err) if attempt < self.final_flush_attempts => {
+                    tracing::debug!(error = %err, attempt, "final flush retried");
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "could not write the last session counters");
+                }
+            }
+        }
         result
     }
+}
+
+/// Writes gathered session counters every `interval`. A failed flush keeps
+/// them for the next one.
+fn spawn_flusher(sessions: Arc<SessionService>, interval: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(err) = sessions.flush().await {
+                tracing::warn!(error = %err, "session counters not written; retrying next interval");
+            }
+        }
+    })
 }

@@ -6,6 +6,7 @@ use zenzefi_bootstrap::Secret;
 use zenzefi_domain::auth::AuthService;
 use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::ports::Clock;
+use zenzefi_domain::sessions::SessionService;
 use zenzefi_domain::tokens::TokenService;
 
 use crate::health::HealthMonitor;
@@ -15,6 +16,7 @@ pub struct AppState {
     pub auth: AuthService,
     pub currency: CurrencyService,
     pub tokens: TokenService,
+    pub sessions: Arc<SessionService>,
     pub jwt: JwtCodec,
     pub clock: Arc<dyn Clock>,
     pub health: Arc<HealthMonitor>,

@@ -8,13 +8,14 @@ use zenzefi_domain::PortError;
 use zenzefi_domain::auth::{AuthService, LoginPolicy};
 use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::ports::{
-    Clock, Database, PasswordHasher, Probe, RateLimiter, SessionTracker, TokenCache,
+    Clock, Database, JobRuns, PasswordHasher, Probe, RateLimiter, SessionClaims, TokenCache,
 };
 use zenzefi_domain::pricing::Pricing;
+use zenzefi_domain::sessions::{SessionPolicy, SessionService};
 use zenzefi_domain::tokens::TokenService;
-use zenzefi_memory::{InMemoryRateLimiter, InMemoryTokenCache, SystemClock, UntrackedSessions};
+use zenzefi_memory::{InMemoryRateLimiter, InMemorySessionClaims, InMemoryTokenCache, SystemClock};
 use zenzefi_persistence::{ConnectOptions, SeaDatabase};
-use zenzefi_redis::{RedisPool, RedisRateLimiter, RedisTokenCache};
+use zenzefi_redis::{RedisPool, RedisRateLimiter, RedisSessionClaims, RedisTokenCache};
 
 use crate::settings::{Settings, SettingsError};
 
@@ -94,9 +95,32 @@ impl Infrastructure {
         }
     }
 
-    /// The proxy's session hook. Sessions are not tracked yet.
-    pub fn session_tracker(&self) -> Arc<dyn SessionTracker> {
-        Arc::new(UntrackedSessions)
+    /// Shared through Redis when configured, so that one device holds a
+    /// token's session across every instance.
+    pub fn session_claims(&self) -> Arc<dyn SessionClaims> {
+        match &self.redis {
+            Some(pool) => Arc::new(RedisSessionClaims::new(pool.clone())),
+            None => Arc::new(InMemorySessionClaims::default()),
+        }
+    }
+
+    /// The session tracker and its use-cases. Build one per process: it
+    /// holds the counters that wait for the next flush.
+    pub fn session_service(&self, settings: &Settings) -> SessionService {
+        SessionService::new(
+            self.db(),
+            self.session_claims(),
+            self.clock.clone(),
+            SessionPolicy {
+                idle_timeout: Duration::from_secs(settings.sessions.idle_timeout_secs),
+            },
+        )
+    }
+
+    /// Claims of scheduled job occurrences, shared by worker replicas
+    /// through the database they share.
+    pub fn job_runs(&self) -> Arc<dyn JobRuns> {
+        Arc::new(self.database.clone())
     }
 
     pub fn password_hasher(&self) -> Result<Arc<dyn PasswordHasher>, PortError> {

@@ -15,6 +15,8 @@ pub mod page;
 pub mod ports;
 pub mod pricing;
 pub mod proxy;
+pub mod session;
+pub mod sessions;
 pub mod token;
 pub mod tokens;
 pub mod user;

@@ -14,6 +14,7 @@ use crate::ledger::{EntryKind, LedgerEntry};
 use crate::money::Money;
 use crate::ports::{CacheLookup, CachedToken, Clock, Database, Entropy, TokenCache};
 use crate::pricing::Pricing;
+use crate::session::EndReason;
 use crate::token::{AccessToken, Scope, TokenHash, TokenId, TokenSecret};
 use crate::user::UserId;
 use crate::validation::ValidationErrors;
@@ -231,6 +232,8 @@ impl TokenService {
         if !uow.revoke_token(id, now).await? {
             return Err(RevokeError::AlreadyRevoked);
         }
+        uow.end_live_session_of_token(id, EndReason::Revoked, now)
+            .await?;
         let refund = token.refund_at(now);
         let balance_after = if refund > Money::ZERO {
             let balance = uow

@@ -2,14 +2,14 @@
 //! clock, and an in-memory database for domain tests. None of them is shared
 //! between processes, so none is valid behind a load balancer.
 
+mod claims;
 mod clock;
 mod database;
 mod rate_limit;
-mod sessions;
 mod token_cache;
 
+pub use claims::InMemorySessionClaims;
 pub use clock::{ManualClock, SystemClock};
 pub use database::InMemoryDatabase;
 pub use rate_limit::InMemoryRateLimiter;
-pub use sessions::UntrackedSessions;
 pub use token_cache::InMemoryTokenCache;

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
-use sea_orm::{ConnectionTrait, Database as SeaOrm, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, Database as SeaOrm, DbBackend, EntityTrait, Statement};
+use time::OffsetDateTime;
+use zenzefi_domain::token::TokenId;
 
 use zenzefi_testkit::service_url;
 
@@ -97,6 +99,16 @@ impl TestDatabase {
 }
 
 impl TestDatabase {
+    /// A token's `last_used_at`, which the domain's token does not carry;
+    /// `None` also when the token is missing.
+    pub async fn token_last_used_at(&self, id: TokenId) -> Option<OffsetDateTime> {
+        crate::entities::access_tokens::Entity::find_by_id(id.0)
+            .one(self.db.connection())
+            .await
+            .expect("read access_tokens")
+            .and_then(|row| row.last_used_at)
+    }
+
     /// How many rows of any table contain `needle` anywhere, read as text;
     /// `None` on SQLite, which has no way to render a whole row.
     pub async fn rows_containing(&self, needle: &str) -> Option<u64> {
@@ -128,6 +140,24 @@ impl TestDatabase {
             found += n as u64;
         }
         Some(found)
+    }
+}
+
+impl TestDatabase {
+    /// Rows inserted or updated in `proxy_sessions` so far, from
+    /// PostgreSQL's statistics; `None` on SQLite.
+    pub async fn session_writes(&self) -> Option<i64> {
+        let conn = self.db.connection();
+        if conn.get_database_backend() != DbBackend::Postgres {
+            return None;
+        }
+        let sql = "SELECT (n_tup_ins + n_tup_upd)::bigint AS n FROM pg_stat_user_tables \
+                   WHERE relname = 'proxy_sessions'";
+        let row = conn
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .expect("read pg_stat_user_tables")?;
+        row.try_get("", "n").ok()
     }
 }
 

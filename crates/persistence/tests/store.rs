@@ -10,7 +10,12 @@ use zenzefi_domain::RequestContext;
 use zenzefi_domain::audit::{AuditAction, AuditEntry, ResourceType};
 use zenzefi_domain::ledger::{EntryKind, EntryStatus, LedgerEntry};
 use zenzefi_domain::page::{Page, Paged};
-use zenzefi_domain::ports::{Database, InsertUserError, LedgerStore, TokenStore, UserStore};
+use zenzefi_domain::ports::{
+    Database, InsertSessionError, InsertUserError, JobRuns, LedgerStore, SessionStore, TokenStore,
+    UserStore,
+};
+use zenzefi_domain::proxy::DeviceId;
+use zenzefi_domain::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use zenzefi_domain::token::{AccessToken, Scope, TokenId, TokenSecret};
 use zenzefi_domain::user::{Email, User, UserId, Username};
 use zenzefi_persistence::testing::TestDatabase;
@@ -422,6 +427,361 @@ async fn tokens_of_user_with_a_time_are_only_the_usable_ones(test_db: &TestDatab
     );
 }
 
+/// A fresh token of `owner`, stored.
+async fn stored_token(test_db: &TestDatabase, owner: &User, seed: u8) -> AccessToken {
+    let token = fixtures::token(owner.id, seed, now());
+    test_db.db().insert_token(&token).await.unwrap();
+    token
+}
+
+/// A live session of `token` from `device`, opened at `at`.
+fn session(token: &AccessToken, device: &str, at: OffsetDateTime) -> ProxySession {
+    ProxySession {
+        id: SessionId::generate(),
+        user_id: token.user_id,
+        token_id: token.id,
+        device_id: DeviceId::parse(device).unwrap(),
+        ip: "203.0.113.7".parse().unwrap(),
+        user_agent: Some("ZenzefiClient/1.0".into()),
+        started_at: at,
+        last_activity: at,
+        ended_at: None,
+        end_reason: None,
+        bytes_transferred: 0,
+        request_count: 0,
+        is_active: true,
+    }
+}
+
+/// `session` as it is once ended.
+fn ended(session: &ProxySession, reason: EndReason, at: OffsetDateTime) -> ProxySession {
+    ProxySession {
+        is_active: false,
+        ended_at: Some(at),
+        end_reason: Some(reason),
+        ..session.clone()
+    }
+}
+
+fn activity(
+    session: &ProxySession,
+    requests: u64,
+    bytes: u64,
+    at: OffsetDateTime,
+    ip: &str,
+    user_agent: Option<&str>,
+) -> SessionActivity {
+    SessionActivity {
+        session_id: session.id,
+        token_id: session.token_id,
+        requests,
+        bytes,
+        last_activity: at,
+        ip: ip.parse().unwrap(),
+        user_agent: user_agent.map(str::to_owned),
+    }
+}
+
+async fn sessions_round_trip(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let first = stored_token(test_db, &ann, 1).await;
+    let second = stored_token(test_db, &ann, 2).await;
+    let live = session(&first, "device-0001", now());
+    let finished = ProxySession {
+        ip: "2001:db8::7".parse().unwrap(),
+        user_agent: None,
+        bytes_transferred: 1 << 40,
+        request_count: 12,
+        ..ended(
+            &session(&second, "device-0002", now() - Duration::hours(1)),
+            EndReason::Terminated,
+            now(),
+        )
+    };
+    for s in [&live, &finished] {
+        db.insert_session(s).await.unwrap();
+        assert_eq!(db.session_by_id(s.id).await.unwrap().as_ref(), Some(s));
+    }
+    assert_eq!(
+        db.live_session_of_token(first.id).await.unwrap(),
+        Some(live)
+    );
+    assert_eq!(db.live_session_of_token(second.id).await.unwrap(), None);
+    assert_eq!(db.session_by_id(SessionId::generate()).await.unwrap(), None);
+}
+
+async fn a_token_has_one_live_session_until_it_ends(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let token = stored_token(test_db, &ann, 1).await;
+    let first = session(&token, "device-0001", now());
+    let second = session(&token, "device-0002", now());
+    db.insert_session(&first).await.unwrap();
+
+    let err = db.insert_session(&second).await.unwrap_err();
+    assert!(
+        matches!(err, InsertSessionError::LiveSessionExists),
+        "{err:?}"
+    );
+    let at = now() + Duration::minutes(1);
+    assert!(
+        db.end_session(first.id, EndReason::Terminated, at)
+            .await
+            .unwrap()
+    );
+    assert!(!db.end_session(first.id, EndReason::Idle, at).await.unwrap());
+    assert!(
+        !db.end_session(SessionId::generate(), EndReason::Idle, at)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.session_by_id(first.id).await.unwrap(),
+        Some(ended(&first, EndReason::Terminated, at))
+    );
+
+    db.insert_session(&second).await.unwrap();
+    assert_eq!(
+        db.live_session_of_token(token.id).await.unwrap(),
+        Some(second)
+    );
+}
+
+async fn end_live_session_of_token_returns_the_session_it_ended(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let token = stored_token(test_db, &ann, 1).await;
+    let at = now() + Duration::minutes(1);
+    let end = || db.end_live_session_of_token(token.id, EndReason::Replaced, at);
+    assert_eq!(end().await.unwrap(), None);
+
+    let live = session(&token, "device-0001", now());
+    db.insert_session(&live).await.unwrap();
+    assert_eq!(end().await.unwrap(), Some(live.id));
+    assert_eq!(end().await.unwrap(), None);
+    assert_eq!(
+        db.session_by_id(live.id).await.unwrap(),
+        Some(ended(&live, EndReason::Replaced, at))
+    );
+    assert_eq!(db.live_session_of_token(token.id).await.unwrap(), None);
+}
+
+async fn end_stale_sessions_closes_idle_expired_and_revoked_ones(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let t = now();
+    let idle_since = t - Duration::minutes(5);
+    let token = |seed: u8| {
+        let ann = &ann;
+        async move { stored_token(test_db, ann, seed).await }
+    };
+    let (fresh, recent, idle, expired, revoked, deactivated, old) = (
+        token(1).await,
+        token(2).await,
+        token(3).await,
+        AccessToken {
+            // Expires exactly now, which counts as expired.
+            activated_at: Some(t - Duration::hours(24)),
+            ..fixtures::token(ann.id, 4, t - Duration::hours(25))
+        },
+        AccessToken {
+            is_active: false,
+            revoked_at: Some(t - Duration::minutes(1)),
+            ..fixtures::token(ann.id, 5, t - Duration::hours(1))
+        },
+        AccessToken {
+            is_active: false,
+            ..fixtures::token(ann.id, 6, t - Duration::hours(1))
+        },
+        token(7).await,
+    );
+    for tok in [&expired, &revoked, &deactivated] {
+        db.insert_token(tok).await.unwrap();
+    }
+    // Half a second either side of the idle limit: SQLite must compare
+    // these as time, not as text.
+    let at = |tok: &AccessToken, last_activity: OffsetDateTime| ProxySession {
+        last_activity,
+        ..session(tok, "device-0001", t - Duration::hours(1))
+    };
+    let s_fresh = at(&fresh, t);
+    let s_recent = at(&recent, idle_since + Duration::milliseconds(500));
+    let s_idle = at(&idle, idle_since - Duration::milliseconds(500));
+    let s_expired = at(&expired, t);
+    let s_revoked = at(&revoked, t - Duration::hours(1));
+    let s_deactivated = at(&deactivated, t);
+    let s_old = ended(&at(&old, t - Duration::hours(1)), EndReason::Terminated, t);
+    for s in [
+        &s_fresh,
+        &s_recent,
+        &s_idle,
+        &s_expired,
+        &s_revoked,
+        &s_deactivated,
+        &s_old,
+    ] {
+        db.insert_session(s).await.unwrap();
+    }
+
+    assert_eq!(db.end_stale_sessions(idle_since, t).await.unwrap(), 4);
+    for (s, expected) in [
+        (&s_fresh, s_fresh.clone()),
+        (&s_recent, s_recent.clone()),
+        (&s_idle, ended(&s_idle, EndReason::Idle, t)),
+        (&s_expired, ended(&s_expired, EndReason::Expired, t)),
+        (&s_revoked, ended(&s_revoked, EndReason::Revoked, t)),
+        (&s_deactivated, ended(&s_deactivated, EndReason::Revoked, t)),
+        (&s_old, s_old.clone()),
+    ] {
+        assert_eq!(db.session_by_id(s.id).await.unwrap(), Some(expected));
+    }
+    assert_eq!(db.end_stale_sessions(idle_since, t).await.unwrap(), 0);
+}
+
+async fn record_activity_adds_counters_and_moves_times_forward_only(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let token = stored_token(test_db, &ann, 1).await;
+    let other = stored_token(test_db, &ann, 2).await;
+    let t = now();
+    let live = session(&token, "device-0001", t);
+    let gone = ended(&session(&other, "device-0002", t), EndReason::Terminated, t);
+    db.insert_session(&live).await.unwrap();
+    db.insert_session(&gone).await.unwrap();
+    let later = |millis: i64| t + Duration::milliseconds(millis);
+    db.record_activity(&[]).await.unwrap();
+
+    db.record_activity(&[
+        activity(&live, 2, 100, later(10_000), "2001:db8::1", Some("A/1")),
+        activity(&gone, 1, 7, later(5_000), "203.0.113.8", None),
+    ])
+    .await
+    .unwrap();
+    // Flushed out of order: an older last activity must not win, but the
+    // counters, the address and the agent are the new ones.
+    db.record_activity(&[activity(&live, 3, 50, later(9_750), "198.51.100.4", None)])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        db.session_by_id(live.id).await.unwrap(),
+        Some(ProxySession {
+            request_count: 5,
+            bytes_transferred: 150,
+            last_activity: later(10_000),
+            ip: "198.51.100.4".parse().unwrap(),
+            user_agent: None,
+            ..live.clone()
+        })
+    );
+    assert_eq!(
+        db.session_by_id(gone.id).await.unwrap(),
+        Some(ProxySession {
+            request_count: 1,
+            bytes_transferred: 7,
+            last_activity: later(5_000),
+            ip: "203.0.113.8".parse().unwrap(),
+            user_agent: None,
+            ..gone.clone()
+        })
+    );
+    assert_eq!(
+        test_db.token_last_used_at(token.id).await,
+        Some(later(10_000))
+    );
+    assert_eq!(
+        test_db.token_last_used_at(other.id).await,
+        Some(later(5_000))
+    );
+
+    // Half a second into the stored whole second: later in time, though
+    // SQLite's text would sort `…:10Z` after `…:10.5Z`.
+    db.record_activity(&[activity(
+        &live,
+        1,
+        1,
+        later(10_500),
+        "2001:db8::2",
+        Some("B"),
+    )])
+    .await
+    .unwrap();
+    let stored = db.session_by_id(live.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.request_count, stored.last_activity, stored.ip),
+        (6, later(10_500), "2001:db8::2".parse().unwrap())
+    );
+    assert_eq!(stored.user_agent.as_deref(), Some("B"));
+    assert_eq!(
+        test_db.token_last_used_at(token.id).await,
+        Some(later(10_500))
+    );
+}
+
+async fn sessions_of_user_are_paged_newest_first_with_a_total(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let ann = stored_user(test_db, "ann").await;
+    let bob = stored_user(test_db, "bob").await;
+    let token = stored_token(test_db, &ann, 1).await;
+    let bobs = stored_token(test_db, &bob, 2).await;
+    let start = now();
+    let at = |millis: i64| start + Duration::milliseconds(millis);
+    // Made out of time order, so their UUIDv7 ids are too: the order must
+    // come from started_at. Ended, so that one token can have several.
+    let past = |millis| {
+        ended(
+            &session(&token, "device-0001", at(millis)),
+            EndReason::Idle,
+            at(millis),
+        )
+    };
+    let third = session(&token, "device-0001", at(1000));
+    let first = past(500);
+    let second = past(550);
+    let zeroth = past(0);
+    for s in [&third, &first, &second, &zeroth] {
+        db.insert_session(s).await.unwrap();
+    }
+    db.insert_session(&session(&bobs, "device-0009", at(2000)))
+        .await
+        .unwrap();
+    let ids = |paged: Paged<ProxySession>| paged.items.iter().map(|s| s.id).collect::<Vec<_>>();
+
+    let all = db.sessions_of_user(ann.id, Page::default()).await.unwrap();
+    assert_eq!(all.total, 4);
+    assert_eq!(ids(all), [third.id, second.id, first.id, zeroth.id]);
+    let window = Page {
+        limit: 2,
+        offset: 1,
+    };
+    let page = db.sessions_of_user(ann.id, window).await.unwrap();
+    assert_eq!(page.total, 4);
+    assert_eq!(ids(page), [second.id, first.id]);
+    let none = db
+        .sessions_of_user(UserId::generate(), Page::default())
+        .await
+        .unwrap();
+    assert_eq!((none.items.len(), none.total), (0, 0));
+}
+
+async fn an_occurrence_is_claimed_once(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let at = now();
+    assert!(db.claim_occurrence("session_cleanup", at).await.unwrap());
+    assert!(!db.claim_occurrence("session_cleanup", at).await.unwrap());
+    // The same instant written with another offset is the same occurrence.
+    let elsewhere = at.to_offset(time::macros::offset!(+3));
+    assert!(
+        !db.claim_occurrence("session_cleanup", elsewhere)
+            .await
+            .unwrap()
+    );
+    let next = at + Duration::minutes(1);
+    assert!(db.claim_occurrence("session_cleanup", next).await.unwrap());
+    assert!(db.claim_occurrence("audit_retention", at).await.unwrap());
+}
+
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -458,6 +818,13 @@ suite!(
     activate_token_sets_the_activation_once,
     revoke_token_succeeds_once,
     tokens_of_user_with_a_time_are_only_the_usable_ones,
+    sessions_round_trip,
+    a_token_has_one_live_session_until_it_ends,
+    end_live_session_of_token_returns_the_session_it_ended,
+    end_stale_sessions_closes_idle_expired_and_revoked_ones,
+    record_activity_adds_counters_and_moves_times_forward_only,
+    sessions_of_user_are_paged_newest_first_with_a_total,
+    an_occurrence_is_claimed_once,
 );
 
 /// Uniqueness holds under a race, not only when checked one by one.
@@ -612,4 +979,117 @@ async fn concurrent_activations_on_postgres_agree_on_activated_at() {
         .activated_at;
     assert!(stored.is_some());
     assert!(seen.iter().all(|at| *at == stored), "{seen:?}");
+}
+
+/// The partial unique index holds when devices race for a fresh token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_sessions_for_one_token_on_postgres_have_one_winner() {
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let ann = stored_user(&test_db, "ann").await;
+    let token = stored_token(&test_db, &ann, 1).await;
+    let db = Arc::new(test_db.db().clone());
+    let attempts = (0..20).map(|i| {
+        let (db, candidate) = (
+            db.clone(),
+            session(&token, &format!("device-{i:04}"), now()),
+        );
+        tokio::spawn(async move { db.insert_session(&candidate).await })
+    });
+    let mut won = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        match attempt.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(InsertSessionError::LiveSessionExists) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert!(db.live_session_of_token(token.id).await.unwrap().is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_of_an_occurrence_on_postgres_have_one_winner() {
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let db = Arc::new(test_db.db().clone());
+    let at = now();
+    let attempts = (0..20).map(|_| {
+        let db = db.clone();
+        tokio::spawn(async move { db.claim_occurrence("session_cleanup", at).await.unwrap() })
+    });
+    let mut won = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        won += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(won, 1);
+}
+
+/// A flush of 500 sessions lands whole. That it takes a constant number of
+/// statements (one per table, below the chunk size) holds by construction
+/// of `record_activity`; PostgreSQL's statistics count rows, not
+/// statements, and pg_stat_statements is not available to check it here.
+#[tokio::test]
+async fn record_activity_of_500_sessions_on_postgres_lands_whole() {
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let db = test_db.db();
+    let ann = stored_user(&test_db, "ann").await;
+    let t = now();
+    let mut sessions = Vec::new();
+    for i in 0..500u16 {
+        let mut secret = [0; 32];
+        secret[..2].copy_from_slice(&i.to_be_bytes());
+        let token = AccessToken::issue(
+            ann.id,
+            &TokenSecret::from_random(secret),
+            24,
+            Scope::Full,
+            Money::from_cents(1800),
+            t,
+        );
+        db.insert_token(&token).await.unwrap();
+        let s = session(&token, "device-0001", t);
+        db.insert_session(&s).await.unwrap();
+        sessions.push(s);
+    }
+    let batch = |step: u64| {
+        sessions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let at = t + Duration::seconds(i64::try_from(step).unwrap());
+                activity(s, step, i as u64, at, "203.0.113.1", Some("bulk"))
+            })
+            .collect::<Vec<_>>()
+    };
+    db.record_activity(&batch(1)).await.unwrap();
+    db.record_activity(&batch(2)).await.unwrap();
+
+    let all = db
+        .sessions_of_user(
+            ann.id,
+            Page {
+                limit: 1000,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.total, 500);
+    for (i, s) in sessions.iter().enumerate() {
+        let stored = all.items.iter().find(|x| x.id == s.id).unwrap();
+        assert_eq!(
+            (stored.request_count, stored.bytes_transferred),
+            (3, 2 * i as u64)
+        );
+        assert_eq!(stored.last_activity, t + Duration::seconds(2));
+        assert_eq!(
+            test_db.token_last_used_at(s.token_id).await,
+            Some(t + Duration::seconds(2))
+        );
+    }
 }

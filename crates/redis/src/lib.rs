@@ -3,8 +3,10 @@
 
 mod pool;
 mod rate_limit;
+mod session_claims;
 mod token_cache;
 
 pub use pool::{RedisPool, RedisSettings};
 pub use rate_limit::RedisRateLimiter;
+pub use session_claims::RedisSessionClaims;
 pub use token_cache::RedisTokenCache;

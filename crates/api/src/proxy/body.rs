@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use actix_web::web::{Bytes, Payload};
 use futures::{Stream, StreamExt};
 use zenzefi_domain::ports::{ProxyExchange, SessionTracker};
+use zenzefi_domain::session::SessionId;
 
 /// Chunks in flight between the client's upload and the upstream: enough
 /// to keep both sides busy, few enough that memory stays flat.
@@ -20,14 +21,20 @@ const UPLOAD_CHUNKS_IN_FLIGHT: usize = 8;
 pub struct ExchangeReport {
     tracker: Arc<dyn SessionTracker>,
     exchange: ProxyExchange,
+    session: SessionId,
     bytes: Arc<AtomicU64>,
 }
 
 impl ExchangeReport {
-    pub fn new(tracker: Arc<dyn SessionTracker>, exchange: ProxyExchange) -> Self {
+    pub fn new(
+        tracker: Arc<dyn SessionTracker>,
+        exchange: ProxyExchange,
+        session: SessionId,
+    ) -> Self {
         Self {
             tracker,
             exchange,
+            session,
             bytes: Arc::default(),
         }
     }
@@ -40,7 +47,7 @@ impl ExchangeReport {
 impl Drop for ExchangeReport {
     fn drop(&mut self) {
         let bytes = self.bytes.load(Ordering::Relaxed);
-        self.tracker.finished(&self.exchange, bytes);
+        self.tracker.finished(&self.exchange, self.session, bytes);
     }
 }
 

@@ -87,8 +87,8 @@ async fn forward(
         ip: ctx.ip,
         user_agent: ctx.user_agent,
     };
-    proxy.sessions.admit(&exchange).await?;
-    let report = ExchangeReport::new(proxy.sessions.clone(), exchange);
+    let session = proxy.sessions.admit(&exchange).await?;
+    let report = ExchangeReport::new(proxy.sessions.clone(), exchange, session);
 
     let upstream = &proxy.upstream;
     let mut url = format!("{}/{}", upstream.base_url, path.as_str());

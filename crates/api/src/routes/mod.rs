@@ -5,6 +5,7 @@ mod currency;
 mod health;
 mod pagination;
 mod payments;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -17,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v1")
             .configure(auth::configure)
             .configure(users::configure)
+            .configure(sessions::configure)
             .configure(currency::configure)
             .configure(payments::configure)
             .configure(tokens::configure),

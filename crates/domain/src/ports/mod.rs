@@ -4,20 +4,25 @@
 
 mod clock;
 mod entropy;
+mod job_runs;
 mod password;
 mod probe;
 mod rate_limit;
+mod session_claims;
 mod session_tracker;
 mod store;
 mod token_cache;
 
 pub use clock::Clock;
 pub use entropy::Entropy;
+pub use job_runs::JobRuns;
 pub use password::PasswordHasher;
 pub use probe::Probe;
 pub use rate_limit::{RateDecision, RateLimiter};
+pub use session_claims::{Claim, SessionClaims};
 pub use session_tracker::{AdmitError, ProxyExchange, SessionTracker};
 pub use store::{
-    AuditStore, Database, InsertUserError, LedgerStore, TokenStore, UnitOfWork, UserStore,
+    AuditStore, Database, InsertSessionError, InsertUserError, LedgerStore, SessionStore,
+    TokenStore, UnitOfWork, UserStore,
 };
 pub use token_cache::{CacheLookup, CachedToken, TokenCache};

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use crate::error::PortError;
 use crate::proxy::DeviceId;
+use crate::session::SessionId;
 use crate::token::TokenId;
 use crate::user::UserId;
 
@@ -26,12 +27,13 @@ pub enum AdmitError {
     Port(#[from] PortError),
 }
 
-/// Where proxy sessions (SPEC §7) plug into the proxy. `admit` runs before
-/// forwarding and may refuse; `finished` runs once both bodies have stopped
-/// streaming, with the bytes that actually crossed, and must not block.
+/// Where proxy sessions plug into the proxy. `admit` runs before
+/// forwarding, may refuse, and names the session the request belongs to;
+/// `finished` runs once both bodies have stopped streaming, with the bytes
+/// that actually crossed, and must not block.
 #[async_trait]
 pub trait SessionTracker: Send + Sync {
-    async fn admit(&self, exchange: &ProxyExchange) -> Result<(), AdmitError>;
+    async fn admit(&self, exchange: &ProxyExchange) -> Result<SessionId, AdmitError>;
 
-    fn finished(&self, exchange: &ProxyExchange, bytes: u64);
+    fn finished(&self, exchange: &ProxyExchange, session: SessionId, bytes: u64);
 }

@@ -7,6 +7,7 @@ use crate::error::PortError;
 use crate::ledger::{EntryKind, EntryStatus, LedgerEntry};
 use crate::money::Money;
 use crate::page::{Page, Paged};
+use crate::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use crate::token::{AccessToken, TokenHash, TokenId};
 use crate::user::{Email, User, UserId};
 
@@ -51,14 +52,18 @@ pub trait AuditStore: Send + Sync {
 /// every read and write of the use-case through it (not through the
 /// [`Database`]), or an embedded single-connection store would wait on itself.
 #[async_trait]
-pub trait UnitOfWork: UserStore + AuditStore + LedgerStore + TokenStore + Send + Sync {
+pub trait UnitOfWork:
+    UserStore + AuditStore + LedgerStore + TokenStore + SessionStore + Send + Sync
+{
     async fn commit(self: Box<Self>) -> Result<(), PortError>;
 }
 
 /// The database: the same store ports without a transaction, plus the way to
 /// open one.
 #[async_trait]
-pub trait Database: UserStore + AuditStore + LedgerStore + TokenStore + Send + Sync {
+pub trait Database:
+    UserStore + AuditStore + LedgerStore + TokenStore + SessionStore + Send + Sync
+{
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, PortError>;
 }
 
@@ -125,4 +130,69 @@ pub trait TokenStore: Send + Sync {
     /// Marks the token revoked if it is not yet; `false` when it already was
     /// (or is missing). One conditional write.
     async fn revoke_token(&self, id: TokenId, now: OffsetDateTime) -> Result<bool, PortError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InsertSessionError {
+    /// The token already has a live session (the database backstop).
+    #[error("the token already has a live session")]
+    LiveSessionExists,
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// Proxy sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// MUST fail with `LiveSessionExists` when the token has another live
+    /// session, also when a concurrent insert won the race.
+    async fn insert_session(&self, session: &ProxySession) -> Result<(), InsertSessionError>;
+
+    async fn session_by_id(&self, id: SessionId) -> Result<Option<ProxySession>, PortError>;
+
+    async fn live_session_of_token(
+        &self,
+        token: TokenId,
+    ) -> Result<Option<ProxySession>, PortError>;
+
+    /// A user's sessions, newest first.
+    async fn sessions_of_user(
+        &self,
+        user: UserId,
+        page: Page,
+    ) -> Result<Paged<ProxySession>, PortError>;
+
+    /// Ends the session if it is still live; `false` when it was not. One
+    /// conditional write.
+    async fn end_session(
+        &self,
+        id: SessionId,
+        reason: EndReason,
+        now: OffsetDateTime,
+    ) -> Result<bool, PortError>;
+
+    /// Ends the token's live session, if any, and returns its id.
+    async fn end_live_session_of_token(
+        &self,
+        token: TokenId,
+        reason: EndReason,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionId>, PortError>;
+
+    /// Ends every live session whose last activity is before `idle_since`
+    /// (reason `idle`), and every live session whose token expired or was
+    /// revoked by `now` (reasons `expired` / `revoked`). Returns how many
+    /// sessions ended. Bounded conditional writes, safe to run concurrently.
+    async fn end_stale_sessions(
+        &self,
+        idle_since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<u64, PortError>;
+
+    /// Adds the counters of each entry to its session (request_count,
+    /// bytes_transferred), moves last_activity forward (never back), sets
+    /// ip and user agent, and sets `last_used_at` of the sessions' tokens —
+    /// in a constant number of statements, whatever the batch size.
+    /// Counters of sessions that ended meanwhile still count.
+    async fn record_activity(&self, batch: &[SessionActivity]) -> Result<(), PortError>;
 }

@@ -6,6 +6,7 @@
 //! the port's implementation for [`MemStore`].
 
 mod ledger;
+mod sessions;
 mod tokens;
 mod users;
 
@@ -20,6 +21,7 @@ use zenzefi_domain::PortError;
 use zenzefi_domain::audit::AuditEntry;
 use zenzefi_domain::ledger::LedgerEntry;
 use zenzefi_domain::ports::{AuditStore, Database, UnitOfWork};
+use zenzefi_domain::session::{ProxySession, SessionId};
 use zenzefi_domain::token::{AccessToken, TokenId};
 use zenzefi_domain::user::{User, UserId};
 
@@ -29,6 +31,9 @@ pub struct State {
     audit: Vec<AuditEntry>,
     ledger: Vec<LedgerEntry>,
     tokens: HashMap<TokenId, AccessToken>,
+    sessions: HashMap<SessionId, ProxySession>,
+    /// `last_used_at` of the SQL stores, which the domain's token lacks.
+    tokens_last_used: HashMap<TokenId, OffsetDateTime>,
 }
 
 /// Sorts newest first the way the SQL stores do: by creation time, then by

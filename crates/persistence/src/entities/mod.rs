@@ -3,5 +3,7 @@
 
 pub mod access_tokens;
 pub mod audit_logs;
+pub mod job_runs;
+pub mod proxy_sessions;
 pub mod transactions;
 pub mod users;

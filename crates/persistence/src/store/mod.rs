@@ -2,7 +2,9 @@
 //! own) or a transaction (a unit of work).
 
 mod audit;
+mod job_runs;
 mod ledger;
+mod sessions;
 mod tokens;
 mod users;
 

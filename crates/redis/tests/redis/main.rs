@@ -2,6 +2,7 @@
 //! binary with a module per adapter.
 
 mod rate_limit;
+mod session_claims;
 mod token_cache;
 
 use std::time::Duration;

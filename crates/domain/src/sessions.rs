@@ -1,0 +1,253 @@
+//! The session tracker (SPEC §7, seed Task 1). A request's device claims
+//! its token's session slot through [`SessionClaims`] (one atomic call,
+//! shared by every instance); only opening and closing a session touch the
+//! database at once. Counters gather in memory and reach the database in
+//! one batch per flush interval.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::json;
+
+use crate::audit::{AuditAction, AuditEntry, ResourceType};
+use crate::context::RequestContext;
+use crate::error::PortError;
+use crate::page::{Page, Paged};
+use crate::ports::{
+    AdmitError, Claim, Clock, Database, InsertSessionError, ProxyExchange, SessionClaims,
+    SessionTracker,
+};
+use crate::session::{EndReason, ProxySession, SessionActivity, SessionId};
+use crate::user::UserId;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// A session with no request for this long is no longer live.
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TerminateError {
+    #[error("no such session")]
+    NotFound,
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+pub struct SessionService {
+    db: Arc<dyn Database>,
+    claims: Arc<dyn SessionClaims>,
+    clock: Arc<dyn Clock>,
+    policy: SessionPolicy,
+    pending: Mutex<HashMap<SessionId, SessionActivity>>,
+}
+
+/// What a session records when the transport knows no address.
+const UNKNOWN_IP: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+
+impl SessionService {
+    pub fn new(
+        db: Arc<dyn Database>,
+        claims: Arc<dyn SessionClaims>,
+        clock: Arc<dyn Clock>,
+        policy: SessionPolicy,
+    ) -> Self {
+        Self {
+            db,
+            claims,
+            clock,
+            policy,
+            pending: Mutex::default(),
+        }
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, SessionActivity>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Opens the session `id` for a device that just won the token's slot,
+    /// closing a predecessor that went idle. The database's one-live-session
+    /// constraint is the backstop should the claim store ever disagree.
+    async fn open(&self, exchange: &ProxyExchange, id: SessionId) -> Result<SessionId, AdmitError> {
+        let now = self.clock.now();
+        let session = ProxySession {
+            id,
+            user_id: exchange.user_id,
+            token_id: exchange.token_id,
+            device_id: exchange.device_id.clone(),
+            ip: exchange.ip.unwrap_or(UNKNOWN_IP),
+            user_agent: exchange.user_agent.clone(),
+            started_at: now,
+            last_activity: now,
+            ended_at: None,
+            end_reason: None,
+            bytes_transferred: 0,
+            request_count: 0,
+            is_active: true,
+        };
+        let uow = self.db.begin().await?;
+        uow.end_live_session_of_token(exchange.token_id, EndReason::Replaced, now)
+            .await?;
+        match uow.insert_session(&session).await {
+            Ok(()) => {}
+            Err(InsertSessionError::LiveSessionExists) => return Err(AdmitError::DeviceConflict),
+            Err(InsertSessionError::Port(e)) => return Err(e.into()),
+        }
+        uow.commit().await?;
+        Ok(id)
+    }
+
+    /// Records who collided with whom: both devices, addresses and agents.
+    async fn record_conflict(
+        &self,
+        exchange: &ProxyExchange,
+        holder: SessionId,
+    ) -> Result<(), PortError> {
+        let held = self.db.session_by_id(holder).await?;
+        let ctx = RequestContext {
+            ip: exchange.ip,
+            user_agent: exchange.user_agent.clone(),
+            request_id: None,
+        };
+        let entry = AuditEntry::new(
+            AuditAction::SessionDeviceConflict,
+            ResourceType::ProxySession,
+            Some(holder.0),
+            Some(exchange.user_id),
+            json!({
+                "token_id": exchange.token_id.0,
+                "holder": held.map(|s| json!({
+                    "device_id": s.device_id.as_str(),
+                    "ip": s.ip.to_string(),
+                    "user_agent": s.user_agent,
+                })),
+                "challenger": {
+                    "device_id": exchange.device_id.as_str(),
+                    "ip": exchange.ip.map(|ip| ip.to_string()),
+                    "user_agent": exchange.user_agent,
+                },
+            }),
+            &ctx,
+            self.clock.now(),
+        );
+        self.db.append_audit(&entry).await
+    }
+
+    /// Writes the gathered counters in one batch. On failure they are kept
+    /// for the next flush, so a database outage loses nothing.
+    pub async fn flush(&self) -> Result<usize, PortError> {
+        let batch: Vec<SessionActivity> = self.pending().drain().map(|(_, a)| a).collect();
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        if let Err(err) = self.db.record_activity(&batch).await {
+            let mut pending = self.pending();
+            for activity in batch {
+                merge(&mut pending, activity);
+            }
+            return Err(err);
+        }
+        Ok(batch.len())
+    }
+
+    pub async fn sessions_of(
+        &self,
+        user: UserId,
+        page: Page,
+    ) -> Result<Paged<ProxySession>, PortError> {
+        self.db.sessions_of_user(user, page).await
+    }
+
+    /// Ends one of the user's own sessions and frees its token's slot, so
+    /// that another device can take over at once.
+    pub async fn terminate_own(&self, user: UserId, id: SessionId) -> Result<(), TerminateError> {
+        let session = match self.db.session_by_id(id).await? {
+            Some(session) if session.user_id == user => session,
+            _ => return Err(TerminateError::NotFound),
+        };
+        self.terminate(&session).await?;
+        Ok(())
+    }
+
+    async fn terminate(&self, session: &ProxySession) -> Result<bool, PortError> {
+        let ended = self
+            .db
+            .end_session(session.id, EndReason::Terminated, self.clock.now())
+            .await?;
+        self.claims.release(session.token_id, session.id).await?;
+        Ok(ended)
+    }
+
+    /// Closes sessions idle for longer than the timeout and those whose
+    /// token expired or was revoked. The worker's `session_cleanup`.
+    pub async fn close_stale(&self) -> Result<u64, PortError> {
+        let now = self.clock.now();
+        let idle =
+            time::Duration::try_from(self.policy.idle_timeout).map_err(PortError::unexpected)?;
+        self.db.end_stale_sessions(now - idle, now).await
+    }
+}
+
+fn merge(pending: &mut HashMap<SessionId, SessionActivity>, activity: SessionActivity) {
+    match pending.get_mut(&activity.session_id) {
+        Some(known) => {
+            known.requests += activity.requests;
+            known.bytes += activity.bytes;
+            if activity.last_activity > known.last_activity {
+                known.last_activity = activity.last_activity;
+                known.ip = activity.ip;
+                known.user_agent = activity.user_agent;
+            }
+        }
+        None => {
+            pending.insert(activity.session_id, activity);
+        }
+    }
+}
+
+#[async_trait]
+impl SessionTracker for SessionService {
+    async fn admit(&self, exchange: &ProxyExchange) -> Result<SessionId, AdmitError> {
+        let candidate = SessionId::generate();
+        let claim = self
+            .claims
+            .claim(
+                exchange.token_id,
+                &exchange.device_id,
+                candidate,
+                self.policy.idle_timeout,
+            )
+            .await?;
+        match claim {
+            Claim::Held(session) => Ok(session),
+            Claim::Won => {
+                let opened = self.open(exchange, candidate).await;
+                if opened.is_err() {
+                    // Leave the slot to whoever can open a session.
+                    self.claims.release(exchange.token_id, candidate).await?;
+                }
+                opened
+            }
+            Claim::Taken { session, .. } => {
+                self.record_conflict(exchange, session).await?;
+                Err(AdmitError::DeviceConflict)
+            }
+        }
+    }
+
+    fn finished(&self, exchange: &ProxyExchange, session: SessionId, bytes: u64) {
+        let activity = SessionActivity {
+            session_id: session,
+            token_id: exchange.token_id,
+            requests: 1,
+            bytes,
+            last_activity: self.clock.now(),
+            ip: exchange.ip.unwrap_or(UNKNOWN_IP),
+            user_agent: exchange.user_agent.clone(),
+        };
+        merge(&mut self.pending(), activity);
+    }
+}
