@@ -28,3 +28,7 @@ lint:
 # What CI runs: starts the services if needed, then lint and tests.
 ci:
     bash .ci/run
+
+# Load benchmark on loopback: direct upstream vs nginx reverse proxy vs the gateway.
+bench:
+    bash bench/run.sh

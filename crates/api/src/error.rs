@@ -11,6 +11,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use zenzefi_domain::PortError;
+use zenzefi_domain::admin::AdminError;
 use zenzefi_domain::auth::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
 use zenzefi_domain::currency::SettleError;
 use zenzefi_domain::tokens::{PurchaseError, RevokeError};
@@ -59,6 +60,11 @@ impl ApiError {
         }
     }
 
+    /// The stable problem `code`.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// 422 with one entry per invalid field.
     pub fn validation(errors: Vec<FieldProblem>) -> Self {
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
@@ -85,6 +91,14 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "not_authenticated",
             "A valid bearer token is required",
+        )
+    }
+
+    pub fn superuser_required() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "superuser_required",
+            "Superuser permissions required",
         )
     }
 
@@ -301,6 +315,45 @@ impl From<SettleError> for ApiError {
                 "No payment with this id",
             ),
             SettleError::Port(e) => e.into(),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(err: AdminError) -> Self {
+        match err {
+            AdminError::UserNotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "user_not_found",
+                "No user with this id",
+            ),
+            AdminError::TokenNotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "token_not_found",
+                "No token with this id",
+            ),
+            AdminError::SessionNotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "No session with this id",
+            ),
+            AdminError::AlreadyRevoked => Self::new(
+                StatusCode::CONFLICT,
+                "already_revoked",
+                "This token is already revoked",
+            ),
+            AdminError::SelfLockout => Self::new(
+                StatusCode::CONFLICT,
+                "self_lockout",
+                "Administrators cannot deactivate or demote themselves",
+            ),
+            // Nothing was written; the operator re-reads and decides again.
+            AdminError::BalanceRace => Self::new(
+                StatusCode::CONFLICT,
+                "balance_changed",
+                "The balance changed while it was being set; reload the user and try again",
+            ),
+            AdminError::Port(e) => e.into(),
         }
     }
 }

@@ -6,6 +6,7 @@ mod error;
 mod extract;
 mod health;
 mod jwt;
+mod metrics;
 mod money;
 mod proxy;
 mod request_id;
@@ -14,4 +15,5 @@ mod startup;
 mod state;
 mod upstream;
 
+pub use routes::admin::admin_routes;
 pub use startup::{Application, StartupError};

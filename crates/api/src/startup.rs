@@ -16,6 +16,7 @@ use zenzefi_domain::sessions::SessionService;
 use crate::extract::{json_config, path_config, query_config};
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
+use crate::metrics::{self, MetricsEndpoint};
 use crate::proxy::{self, Proxy};
 use crate::request_id::request_id;
 use crate::routes;
@@ -42,6 +43,7 @@ pub struct Application {
     port: u16,
     server: Server,
     health_task: tokio::task::JoinHandle<()>,
+    gauges_task: tokio::task::JoinHandle<()>,
     sessions: Arc<SessionService>,
     flush_task: tokio::task::JoinHandle<()>,
     /// Enough to get past every connection a stopped worker left in the pool.
@@ -62,8 +64,10 @@ impl Application {
     /// Like [`Application::build`] on adapters the caller connected.
     pub async fn build_with(
         settings: &Settings,
-        infra: Infrastructure,
+        mut infra: Infrastructure,
     ) -> Result<Self, StartupError> {
+        let recorder = metrics::recorder();
+        infra.database.observe_queries(metrics::db_query);
         let auth = infra.auth_service(settings)?;
         let upstream = Upstream::new(&settings.upstream)?;
         let upstream_probe = UpstreamProbe::new(
@@ -85,6 +89,18 @@ impl Application {
             .clone()
             .spawn(Duration::from_secs(settings.health.interval_secs));
 
+        let gauges_task = metrics::spawn_refresher(
+            infra.db(),
+            infra.clock.clone(),
+            health.clone(),
+            recorder.clone(),
+            Duration::from_millis(settings.metrics.gauge_refresh_ms.max(1)),
+        );
+        let metrics_endpoint = web::Data::new(MetricsEndpoint {
+            recorder,
+            bearer_token: settings.metrics.bearer_token.clone(),
+        });
+
         let sessions = Arc::new(infra.session_service(settings));
         let flush_task = spawn_flusher(
             sessions.clone(),
@@ -95,6 +111,7 @@ impl Application {
             sessions: sessions.clone(),
             currency: infra.currency_service(settings)?,
             tokens: infra.token_service(settings)?,
+            admin: infra.admin_service(),
             jwt: JwtCodec::new(
                 settings.auth.jwt_secret.expose().as_bytes(),
                 settings.jwt_ttl(),
@@ -127,12 +144,15 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(proxy.clone())
+                .app_data(metrics_endpoint.clone())
                 .app_data(json_config())
                 .app_data(query_config())
                 .app_data(path_config())
+                .wrap(from_fn(metrics::count_requests))
                 .wrap(from_fn(request_id))
                 // Proxied bodies pass through byte for byte: no compression.
                 .configure(proxy::configure)
+                .configure(metrics::configure)
                 .service(
                     web::scope("")
                         .wrap(Compress::default())
@@ -156,6 +176,7 @@ impl Application {
             port,
             server,
             health_task,
+            gauges_task,
             sessions,
             flush_task,
             final_flush_attempts: settings.database.max_connections + 1,
@@ -177,6 +198,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.health_task.abort();
+        self.gauges_task.abort();
         self.flush_task.abort();
         // Pooled connections opened on the stopped workers' runtimes fail
         // now; each failure discards one, and the counters stay pending.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use zenzefi_bootstrap::Secret;
+use zenzefi_domain::admin::AdminService;
 use zenzefi_domain::auth::AuthService;
 use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::ports::Clock;
@@ -17,6 +18,7 @@ pub struct AppState {
     pub currency: CurrencyService,
     pub tokens: TokenService,
     pub sessions: Arc<SessionService>,
+    pub admin: AdminService,
     pub jwt: JwtCodec,
     pub clock: Arc<dyn Clock>,
     pub health: Arc<HealthMonitor>,

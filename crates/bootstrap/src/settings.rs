@@ -117,6 +117,8 @@ pub struct AuditSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetricsSettings {
     pub bearer_token: Secret,
+    /// How often the API recounts tokens, sessions and users for its gauges.
+    pub gauge_refresh_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +141,10 @@ pub struct LogSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkerSettings {
     pub metrics_bind: String,
+    /// Six-field cron expressions (with seconds, UTC), checked by the worker.
+    pub session_cleanup_cron: String,
+    pub audit_retention_cron: String,
+    pub pending_payment_expiry_cron: String,
 }
 
 #[derive(Debug, thiserror::Error)]

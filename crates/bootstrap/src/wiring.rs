@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use zenzefi_crypto::{Argon2Hasher, OsEntropy};
 use zenzefi_domain::PortError;
+use zenzefi_domain::admin::AdminService;
 use zenzefi_domain::auth::{AuthService, LoginPolicy};
 use zenzefi_domain::currency::CurrencyService;
+use zenzefi_domain::maintenance::MaintenanceService;
 use zenzefi_domain::ports::{
     Clock, Database, JobRuns, PasswordHasher, Probe, RateLimiter, SessionClaims, TokenCache,
 };
@@ -32,6 +34,10 @@ pub struct Infrastructure {
     /// `None` on the embedded default: coordination stays in this process.
     pub redis: Option<RedisPool>,
     pub clock: Arc<dyn Clock>,
+    /// Built once, so that every use-case of the process shares them (on
+    /// the embedded default they are in-process maps).
+    token_cache: Arc<dyn TokenCache>,
+    session_claims: Arc<dyn SessionClaims>,
 }
 
 impl Infrastructure {
@@ -57,10 +63,23 @@ impl Infrastructure {
             );
             None
         };
+        let (token_cache, session_claims): (Arc<dyn TokenCache>, Arc<dyn SessionClaims>) =
+            match &redis {
+                Some(pool) => (
+                    Arc::new(RedisTokenCache::new(pool.clone())),
+                    Arc::new(RedisSessionClaims::new(pool.clone())),
+                ),
+                None => (
+                    Arc::new(InMemoryTokenCache::default()),
+                    Arc::new(InMemorySessionClaims::default()),
+                ),
+            };
         Ok(Self {
             database,
             redis,
             clock: Arc::new(SystemClock),
+            token_cache,
+            session_claims,
         })
     }
 
@@ -89,19 +108,13 @@ impl Infrastructure {
     /// Shared through Redis when configured, so that a revocation on one
     /// instance is seen by all.
     pub fn token_cache(&self) -> Arc<dyn TokenCache> {
-        match &self.redis {
-            Some(pool) => Arc::new(RedisTokenCache::new(pool.clone())),
-            None => Arc::new(InMemoryTokenCache::default()),
-        }
+        self.token_cache.clone()
     }
 
     /// Shared through Redis when configured, so that one device holds a
     /// token's session across every instance.
     pub fn session_claims(&self) -> Arc<dyn SessionClaims> {
-        match &self.redis {
-            Some(pool) => Arc::new(RedisSessionClaims::new(pool.clone())),
-            None => Arc::new(InMemorySessionClaims::default()),
-        }
+        self.session_claims.clone()
     }
 
     /// The session tracker and its use-cases. Build one per process: it
@@ -115,6 +128,21 @@ impl Infrastructure {
                 idle_timeout: Duration::from_secs(settings.sessions.idle_timeout_secs),
             },
         )
+    }
+
+    /// The operators' use-cases.
+    pub fn admin_service(&self) -> AdminService {
+        AdminService::new(
+            self.db(),
+            self.token_cache(),
+            self.session_claims(),
+            self.clock.clone(),
+        )
+    }
+
+    /// The worker's retention and expiry clean-ups.
+    pub fn maintenance_service(&self, settings: &Settings) -> MaintenanceService {
+        MaintenanceService::new(self.db(), self.clock.clone(), settings.audit.retention_days)
     }
 
     /// Claims of scheduled job occurrences, shared by worker replicas

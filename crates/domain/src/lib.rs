@@ -2,6 +2,7 @@
 //! ports they talk through. Nothing here knows HTTP, SQL or Redis; adapters
 //! implement [`ports`] and the api/worker crates wire them together.
 
+pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod context;
@@ -10,6 +11,7 @@ mod enums;
 pub mod error;
 pub mod health;
 pub mod ledger;
+pub mod maintenance;
 pub mod money;
 pub mod page;
 pub mod ports;

@@ -279,22 +279,6 @@ impl TokenService {
         })
     }
 
-    /// Makes every instance re-read the user's tokens from the database, e.g.
-    /// after the user was deactivated. Call it before answering the request.
-    pub async fn forget_user_tokens(&self, user: UserId) -> Result<(), PortError> {
-        let hashes: Vec<TokenHash> = self
-            .db
-            .tokens_of_user(user, None)
-            .await?
-            .into_iter()
-            .map(|t| t.token_hash)
-            .collect();
-        if hashes.is_empty() {
-            return Ok(());
-        }
-        self.cache.invalidate(&hashes, INVALIDATION_WINDOW).await
-    }
-
     /// Checks a presented secret: the cache first, then the database. With
     /// `activate`, a first use also activates the token (see
     /// [`TokenService::activate`]).

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use time::{Duration, OffsetDateTime};
 use zenzefi_domain::Money;
+use zenzefi_domain::admin::{AdminService, UserPatch};
 use zenzefi_domain::audit::AuditAction;
 use zenzefi_domain::context::RequestContext;
 use zenzefi_domain::currency::{CurrencyService, DepositAmount, PaymentOutcome, SettleError};
@@ -16,8 +17,8 @@ use zenzefi_domain::ports::{Clock, Entropy, LedgerStore, TokenStore, UserStore};
 use zenzefi_domain::pricing::Pricing;
 use zenzefi_domain::token::TokenHash;
 use zenzefi_domain::tokens::{PurchaseError, RevokeError, TokenOrder, TokenService, ValidateError};
-use zenzefi_domain::user::UserId;
-use zenzefi_memory::{InMemoryDatabase, InMemoryTokenCache, ManualClock};
+use zenzefi_domain::user::{User, UserId};
+use zenzefi_memory::{InMemoryDatabase, InMemorySessionClaims, InMemoryTokenCache, ManualClock};
 use zenzefi_testkit::fixtures;
 
 /// Distinct, predictable secrets.
@@ -35,12 +36,15 @@ struct Harness {
     clock: Arc<ManualClock>,
     currency: CurrencyService,
     tokens: TokenService,
+    /// Shares the token service's cache, as one process does.
+    admin: AdminService,
 }
 
 fn harness() -> Harness {
     let db = InMemoryDatabase::default();
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
     let prices = BTreeMap::from([(1, Money::from_cents(100)), (24, Money::from_cents(1800))]);
+    let cache = Arc::new(InMemoryTokenCache::default());
     Harness {
         currency: CurrencyService::new(
             Arc::new(db.clone()),
@@ -49,10 +53,16 @@ fn harness() -> Harness {
         ),
         tokens: TokenService::new(
             Arc::new(db.clone()),
-            Arc::new(InMemoryTokenCache::default()),
+            cache.clone(),
             clock.clone(),
             Arc::new(CountingEntropy::default()),
             Pricing::new(prices),
+        ),
+        admin: AdminService::new(
+            Arc::new(db.clone()),
+            cache,
+            Arc::new(InMemorySessionClaims::default()),
+            clock.clone(),
         ),
         db,
         clock,
@@ -71,6 +81,15 @@ impl Harness {
             self.deposit(user.id, cents).await;
         }
         user.id
+    }
+
+    async fn superuser(&self, name: &str) -> User {
+        let user = User {
+            is_superuser: true,
+            ..fixtures::user(name, self.clock.now())
+        };
+        self.db.insert_user(&user).await.unwrap();
+        user
     }
 
     async fn deposit(&self, user: UserId, cents: i64) -> String {
@@ -313,10 +332,14 @@ async fn expired_tokens_and_deactivated_owners_are_refused() {
     ));
     assert_eq!(h.tokens.tokens_of(ann, true).await.unwrap().len(), 1);
 
-    let mut user = h.db.user_by_id(ann).await.unwrap().unwrap();
-    user.is_active = false;
-    h.db.update_user(&user).await.unwrap();
-    h.tokens.forget_user_tokens(ann).await.unwrap();
+    // The second token's validation is cached as of an active owner: the
+    // deactivation must make the token service forget it.
+    let root = h.superuser("root").await;
+    let deactivate = UserPatch::parse(Some(false), None, None).unwrap();
+    h.admin
+        .update_user(&root, ann, deactivate, &ctx())
+        .await
+        .unwrap();
     assert!(matches!(
         h.tokens.validate(second.secret.expose(), true).await,
         Err(ValidateError::UserInactive)

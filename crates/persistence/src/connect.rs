@@ -34,6 +34,16 @@ pub async fn connect(options: &ConnectOptions) -> Result<SeaDatabase, PortError>
 }
 
 impl SeaDatabase {
+    /// Hands `observer` the duration of every statement run through this
+    /// handle from now on, in transactions begun from it too, so that the
+    /// caller can record them wherever it likes. Handles cloned before this
+    /// call keep not observing: call it before handing the database out.
+    pub fn observe_queries(&mut self, observer: impl Fn(Duration) + Send + Sync + 'static) {
+        let mut conn = self.connection().clone();
+        conn.set_metric_callback(move |info| observer(info.elapsed));
+        *self = SeaDatabase::new(conn);
+    }
+
     /// Applies every pending migration.
     pub async fn migrate(&self) -> Result<(), PortError> {
         Migrator::up(self.connection(), None)

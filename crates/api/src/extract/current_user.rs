@@ -1,3 +1,5 @@
+use std::future::Future;
+
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
@@ -16,22 +18,30 @@ impl FromRequest for CurrentUser {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let bearer = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(|token| token.trim().to_owned());
-        Box::pin(async move {
-            let state = state.ok_or_else(ApiError::not_authenticated)?;
-            let user_id = bearer
-                .and_then(|token| state.jwt.verify(&token))
-                .ok_or_else(ApiError::not_authenticated)?;
-            Ok(CurrentUser(state.auth.authenticate(user_id).await?))
+        let user = authenticate(req);
+        Box::pin(async move { Ok(CurrentUser(user.await?)) })
+    }
+}
+
+/// Resolves the bearer JWT of `req` to an active user: 401
+/// `not_authenticated` without a valid one, 403 `user_inactive` for a
+/// deactivated account. Reads the request now; the future owns what it needs.
+pub fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<User, ApiError>> + 'static {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
         })
+        .map(|token| token.trim().to_owned());
+    async move {
+        let state = state.ok_or_else(ApiError::not_authenticated)?;
+        let user_id = bearer
+            .and_then(|token| state.jwt.verify(&token))
+            .ok_or_else(ApiError::not_authenticated)?;
+        Ok(state.auth.authenticate(user_id).await?)
     }
 }

@@ -4,7 +4,9 @@
 mod client;
 mod current_user;
 mod input;
+mod superuser;
 
 pub use client::{Client, request_context};
 pub use current_user::CurrentUser;
 pub use input::{json_config, path_config, query_config, read_body};
+pub use superuser::{Superuser, require_superuser};

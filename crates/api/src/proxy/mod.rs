@@ -7,10 +7,11 @@ mod headers;
 mod status;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix_web::body::{BodyStream, SizedStream};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use zenzefi_domain::ports::{ProxyExchange, SessionTracker};
 use zenzefi_domain::proxy::{DeviceId, ProxyPath};
 use zenzefi_domain::token::AccessToken;
@@ -22,6 +23,7 @@ use self::headers::{
 };
 use crate::error::ApiError;
 use crate::extract::request_context;
+use crate::metrics;
 use crate::request_id::RequestId;
 use crate::state::AppState;
 use crate::upstream::Upstream;
@@ -59,12 +61,25 @@ async fn presented_token(req: &HttpRequest, state: &AppState) -> Result<AccessTo
     Ok(state.tokens.validate(presented, false).await?)
 }
 
+/// Every refusal and failure is counted under its problem code.
 async fn forward(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
     proxy: web::Data<Proxy>,
 ) -> Result<HttpResponse, ApiError> {
+    forward_checked(req, payload, &state, &proxy)
+        .await
+        .inspect_err(|err| metrics::proxy_denied(err.code()))
+}
+
+async fn forward_checked(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    proxy: &Proxy,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
     if !FORWARDED_METHODS.contains(req.method()) {
         return Err(ProxyError::MethodNotForwarded.into());
     }
@@ -72,7 +87,7 @@ async fn forward(
         None => return Err(ProxyError::DeviceIdRequired.into()),
         Some(raw) => DeviceId::parse(raw).ok_or(ProxyError::InvalidDeviceId)?,
     };
-    let token = presented_token(&req, &state).await?;
+    let token = presented_token(&req, state).await?;
     // The raw target, before actix or anyone decodes it.
     let raw_path = req.uri().path().strip_prefix(PREFIX).unwrap_or_default();
     let path = ProxyPath::parse(raw_path).map_err(ProxyError::InvalidPath)?;
@@ -112,13 +127,26 @@ async fn forward(
         outgoing = outgoing.body(upload(payload, &report));
     }
 
-    let response = tokio::time::timeout(upstream.request_timeout, outgoing.send())
-        .await
-        .map_err(|_| ProxyError::UpstreamTimeout)?
-        .map_err(ProxyError::from_client)?;
-    // The first proxied request that got an answer starts the token's clock.
-    state.tokens.activate(token).await?;
-    Ok(relay(response, report))
+    let scope = token.scope;
+    let sent = tokio::time::timeout(upstream.request_timeout, outgoing.send()).await;
+    let latency = started.elapsed();
+    let answered: Result<reqwest::Response, ApiError> = match sent {
+        Err(_) => Err(ProxyError::UpstreamTimeout.into()),
+        Ok(Err(err)) => Err(ProxyError::from_client(err).into()),
+        // The first proxied request that got an answer starts the token's clock.
+        Ok(Ok(response)) => state
+            .tokens
+            .activate(token)
+            .await
+            .map(|_| response)
+            .map_err(ApiError::from),
+    };
+    let status = match &answered {
+        Ok(response) => response.status().as_u16(),
+        Err(err) => err.status_code().as_u16(),
+    };
+    metrics::proxied(req.method(), status, scope, latency);
+    Ok(relay(answered?, report))
 }
 
 /// `X-Forwarded-*` as a reverse proxy sets them, and our request id.

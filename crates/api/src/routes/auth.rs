@@ -7,6 +7,7 @@ use zenzefi_domain::auth::Registration;
 use super::users::UserResponse;
 use crate::error::ApiError;
 use crate::extract::Client;
+use crate::metrics;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -59,7 +60,7 @@ async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let user = state.auth.login(&body.email, body.password, &ctx).await?;
+    let user = metrics::login_attempt(state.auth.login(&body.email, body.password, &ctx).await)?;
     let issued = state
         .jwt
         .issue(&user, state.clock.now())

@@ -1,5 +1,6 @@
 //! The HTTP routes, one module per area of SPEC.
 
+pub(crate) mod admin;
 mod auth;
 mod currency;
 mod health;
@@ -21,7 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(sessions::configure)
             .configure(currency::configure)
             .configure(payments::configure)
-            .configure(tokens::configure),
+            .configure(tokens::configure)
+            .configure(admin::configure),
     );
 }
 

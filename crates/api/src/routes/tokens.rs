@@ -11,6 +11,7 @@ use zenzefi_domain::validation::ValidationErrors;
 
 use crate::error::ApiError;
 use crate::extract::{Client, CurrentUser};
+use crate::metrics;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -41,7 +42,7 @@ async fn pricing(state: web::Data<AppState>) -> HttpResponse {
 
 /// A token as its owner sees it; never the secret.
 #[derive(Serialize)]
-struct TokenResponse {
+pub struct TokenResponse {
     token_id: Uuid,
     token_prefix: String,
     duration_hours: u32,
@@ -102,6 +103,7 @@ async fn purchase(
     })?;
     let order = TokenOrder::parse(state.tokens.pricing(), hours, body.scope.as_deref())?;
     let purchase = state.tokens.purchase(user.id, order, &ctx).await?;
+    metrics::token_purchased(&purchase.token);
     Ok(HttpResponse::Created().json(PurchaseResponse {
         details: TokenResponse::from(&purchase.token),
         token: purchase.secret.expose().to_owned(),

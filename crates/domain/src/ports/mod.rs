@@ -10,6 +10,7 @@ mod probe;
 mod rate_limit;
 mod session_claims;
 mod session_tracker;
+mod stats;
 mod store;
 mod token_cache;
 
@@ -21,8 +22,9 @@ pub use probe::Probe;
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use session_claims::{Claim, SessionClaims};
 pub use session_tracker::{AdmitError, ProxyExchange, SessionTracker};
+pub use stats::{Counts, StatsStore};
 pub use store::{
-    AuditStore, Database, InsertSessionError, InsertUserError, LedgerStore, SessionStore,
-    TokenStore, UnitOfWork, UserStore,
+    AdminStore, AuditStore, Database, InsertSessionError, InsertUserError, LedgerStore,
+    SessionStore, TokenStore, UnitOfWork, UserStore,
 };
 pub use token_cache::{CacheLookup, CachedToken, TokenCache};

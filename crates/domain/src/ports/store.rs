@@ -1,7 +1,11 @@
 use async_trait::async_trait;
 
+use futures_core::stream::BoxStream;
 use time::OffsetDateTime;
 
+use crate::admin::{
+    AuditFilter, AuditRecord, SessionFilter, SessionRecord, TokenFilter, TokenRecord, UserFilter,
+};
 use crate::audit::AuditEntry;
 use crate::error::PortError;
 use crate::ledger::{EntryKind, EntryStatus, LedgerEntry};
@@ -62,7 +66,15 @@ pub trait UnitOfWork:
 /// open one.
 #[async_trait]
 pub trait Database:
-    UserStore + AuditStore + LedgerStore + TokenStore + SessionStore + Send + Sync
+    UserStore
+    + AuditStore
+    + LedgerStore
+    + TokenStore
+    + SessionStore
+    + AdminStore
+    + super::StatsStore
+    + Send
+    + Sync
 {
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, PortError>;
 }
@@ -195,4 +207,58 @@ pub trait SessionStore: Send + Sync {
     /// in a constant number of statements, whatever the batch size.
     /// Counters of sessions that ended meanwhile still count.
     async fn record_activity(&self, batch: &[SessionActivity]) -> Result<(), PortError>;
+}
+
+/// Operators' read models and bulk maintenance: lists with owners, the
+/// audit export, and the worker's batched clean-ups.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// Newest first.
+    async fn list_users(&self, filter: &UserFilter, page: Page) -> Result<Paged<User>, PortError>;
+
+    /// Newest first.
+    async fn list_tokens(
+        &self,
+        filter: &TokenFilter,
+        page: Page,
+    ) -> Result<Paged<TokenRecord>, PortError>;
+
+    /// Newest first (created_at, then id).
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<Paged<AuditRecord>, PortError>;
+
+    /// Every matching row, newest first, read in bounded batches (keyset
+    /// pagination): memory stays flat however many rows match, and no
+    /// transaction stays open while the consumer is slow.
+    fn export_audit(
+        &self,
+        filter: AuditFilter,
+    ) -> BoxStream<'static, Result<AuditRecord, PortError>>;
+
+    /// Newest first (started_at).
+    async fn list_sessions(
+        &self,
+        filter: &SessionFilter,
+        page: Page,
+    ) -> Result<Paged<SessionRecord>, PortError>;
+
+    /// Deletes at most `batch` audit rows created before `cutoff` in one
+    /// statement and returns how many went; call until it returns 0.
+    async fn delete_audit_before(
+        &self,
+        cutoff: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, PortError>;
+
+    /// Cancels pending deposits created before `cutoff`, in at most `batch`
+    /// rows per statement; returns how many were canceled.
+    async fn cancel_pending_before(
+        &self,
+        cutoff: OffsetDateTime,
+        now: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, PortError>;
 }

@@ -5,8 +5,10 @@
 //! Each store port lives in its own module as operations on [`State`] plus
 //! the port's implementation for [`MemStore`].
 
+mod admin;
 mod ledger;
 mod sessions;
+mod stats;
 mod tokens;
 mod users;
 

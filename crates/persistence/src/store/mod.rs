@@ -1,10 +1,12 @@
 //! The store ports over any sea-orm connection: the pool (each call on its
 //! own) or a transaction (a unit of work).
 
+mod admin;
 mod audit;
 mod job_runs;
 mod ledger;
 mod sessions;
+mod stats;
 mod tokens;
 mod users;
 

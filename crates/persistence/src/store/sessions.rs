@@ -34,7 +34,7 @@ use crate::timestamps;
 /// 65 535 on PostgreSQL; a session row takes six).
 const FLUSH_CHUNK: usize = 5_000;
 
-fn to_domain(row: proxy_sessions::Model) -> Result<ProxySession, PortError> {
+pub(super) fn to_domain(row: proxy_sessions::Model) -> Result<ProxySession, PortError> {
     let corrupt = |column: &str, value: &dyn std::fmt::Debug| {
         corrupt_row("proxy_sessions", format!("{column} {value:?}"))
     };
@@ -72,7 +72,7 @@ fn stored_count(value: u64) -> Result<i64, PortError> {
 }
 
 /// Sessions with the IP read back as text (`INET` has no text decoding).
-fn select_sessions(backend: DbBackend) -> Select<Entity> {
+pub(super) fn select_sessions(backend: DbBackend) -> Select<Entity> {
     Entity::find()
         .select_only()
         .columns(Column::iter().filter(|c| !matches!(c, Column::IpAddress)))

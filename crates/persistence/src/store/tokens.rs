@@ -17,7 +17,7 @@ use crate::entities::access_tokens::{self, Column, Entity};
 use crate::errors::{corrupt_row, port_error};
 use crate::timestamps;
 
-fn to_domain(row: access_tokens::Model) -> Result<AccessToken, PortError> {
+pub(super) fn to_domain(row: access_tokens::Model) -> Result<AccessToken, PortError> {
     let corrupt = |column: &str, value: &dyn std::fmt::Debug| {
         corrupt_row("access_tokens", format!("{column} {value:?}"))
     };
@@ -46,6 +46,17 @@ fn hash_value(backend: DbBackend, hash: &TokenHash) -> Expr {
         DbBackend::Postgres => Func::cast_as(text, "bpchar").into(),
         _ => text,
     }
+}
+
+/// Tokens neither revoked nor expired at `at`.
+pub(super) fn usable_at(backend: DbBackend, at: OffsetDateTime) -> Condition {
+    let unexpired = Condition::any().add(Column::ActivatedAt.is_null()).add(
+        timestamps::column(backend, (Entity, Column::ExpiresAt)).gt(timestamps::value(backend, at)),
+    );
+    Condition::all()
+        .add(Column::IsActive.eq(true))
+        .add(Column::RevokedAt.is_null())
+        .add(unexpired)
 }
 
 impl<C: ConnectionTrait> SeaStore<C> {
@@ -106,15 +117,7 @@ impl<C: ConnectionTrait + Send + Sync> TokenStore for SeaStore<C> {
         let backend = self.conn.get_database_backend();
         let rows = Entity::find()
             .filter(Column::UserId.eq(user.0))
-            .apply_if(usable_at, |q, at| {
-                let unexpired = Condition::any().add(Column::ActivatedAt.is_null()).add(
-                    timestamps::column(backend, Column::ExpiresAt)
-                        .gt(timestamps::value(backend, at)),
-                );
-                q.filter(Column::IsActive.eq(true))
-                    .filter(Column::RevokedAt.is_null())
-                    .filter(unexpired)
-            })
+            .apply_if(usable_at, |q, at| q.filter(self::usable_at(backend, at)))
             .order_by(timestamps::column(backend, Column::CreatedAt), Order::Desc)
             .order_by_desc(Column::Id)
             .all(&self.conn)

@@ -10,7 +10,7 @@ use super::SeaStore;
 use crate::entities::users;
 use crate::errors::{corrupt_row, port_error};
 
-fn to_domain(row: users::Model) -> Result<User, PortError> {
+pub(super) fn to_domain(row: users::Model) -> Result<User, PortError> {
     let corrupt = |detail: String| corrupt_row("users", detail);
     Ok(User {
         id: UserId(row.id),

@@ -1,0 +1,159 @@
+//! The operators' API (SPEC §8): every route sits behind one superuser
+//! guard, and every route comes from one table, so that neither the guard
+//! nor the tests that prove it can miss a route added later.
+
+mod audit;
+mod sessions;
+mod tokens;
+mod users;
+
+use actix_web::http::Method;
+use actix_web::middleware::from_fn;
+use actix_web::{Route, web};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+use zenzefi_domain::admin::Owner;
+use zenzefi_domain::page::Page;
+use zenzefi_domain::validation::ValidationErrors;
+
+use super::pagination::PageQuery;
+use crate::extract::require_superuser;
+
+/// Where the scope is mounted, under `/api/v1`.
+const SCOPE: &str = "/admin";
+
+/// Method, path under the scope, and the handler the method's route gets.
+type Endpoint = (Method, &'static str, fn(Route) -> Route);
+
+const ROUTES: &[Endpoint] = &[
+    (Method::GET, "/users", |r| r.to(users::list)),
+    (Method::PATCH, "/users/{user_id}", |r| r.to(users::update)),
+    (Method::GET, "/tokens", |r| r.to(tokens::list)),
+    (Method::DELETE, "/tokens/{token_id}", |r| {
+        r.to(tokens::force_revoke)
+    }),
+    (Method::GET, "/audit-logs", |r| r.to(audit::list)),
+    (Method::GET, "/audit-logs/export", |r| r.to(audit::export)),
+    (Method::GET, "/sessions", |r| r.to(sessions::list)),
+    (Method::DELETE, "/sessions/{session_id}", |r| {
+        r.to(sessions::terminate)
+    }),
+];
+
+/// Every admin route as `(method, path)`, the path relative to
+/// `/api/v1/admin` with `{…}` placeholders.
+pub fn admin_routes() -> Vec<(Method, &'static str)> {
+    ROUTES
+        .iter()
+        .map(|(method, path, _)| (method.clone(), *path))
+        .collect()
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let mut scope = web::scope(SCOPE).wrap(from_fn(require_superuser));
+    let mut paths: Vec<&str> = Vec::new();
+    for (_, path, _) in ROUTES {
+        if !paths.contains(path) {
+            paths.push(path);
+        }
+    }
+    // One resource per path, so that its methods share it.
+    for path in paths {
+        let resource = ROUTES
+            .iter()
+            .filter(|(_, p, _)| *p == path)
+            .fold(web::resource(path), |resource, (method, _, to)| {
+                resource.route(to(web::method(method.clone())))
+            });
+        scope = scope.service(resource);
+    }
+    cfg.service(scope);
+}
+
+/// The owner of a listed row, next to the row's own fields.
+#[derive(Serialize)]
+struct OwnerFields {
+    user_email: Option<String>,
+    user_username: Option<String>,
+}
+
+impl From<Option<Owner>> for OwnerFields {
+    fn from(owner: Option<Owner>) -> Self {
+        let (user_email, user_username) = owner.map(|o| (o.email, o.username)).unzip();
+        Self {
+            user_email,
+            user_username,
+        }
+    }
+}
+
+/// Query values read into typed ones, every problem collected so that a
+/// client sees all of them at once. A value that failed reads as absent;
+/// [`Checked::done`] then refuses the request.
+#[derive(Default)]
+struct Checked(ValidationErrors);
+
+impl Checked {
+    fn page(&mut self, query: &PageQuery) -> Page {
+        query.parse().unwrap_or_else(|errors| {
+            self.0.0.extend(errors.0);
+            Page::default()
+        })
+    }
+
+    fn uuid(&mut self, field: &'static str, raw: Option<&str>) -> Option<Uuid> {
+        self.read(field, raw, |s| {
+            Uuid::parse_str(s).map_err(|_| "must be a UUID".to_owned())
+        })
+    }
+
+    fn flag(&mut self, field: &'static str, raw: Option<&str>) -> Option<bool> {
+        self.read(field, raw, |s| match s {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err("must be true or false".to_owned()),
+        })
+    }
+
+    fn instant(&mut self, field: &'static str, raw: Option<&str>) -> Option<OffsetDateTime> {
+        self.read(field, raw, |s| {
+            OffsetDateTime::parse(s, &Rfc3339)
+                .map_err(|_| "must be an RFC 3339 date-time, e.g. 2025-01-31T12:00:00Z".to_owned())
+        })
+    }
+
+    /// One of a closed set of values, named in the message when it is not.
+    fn one_of<T: Copy>(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+        all: &[T],
+        name: fn(T) -> &'static str,
+    ) -> Option<T> {
+        self.read(field, raw, |s| {
+            all.iter().copied().find(|v| name(*v) == s).ok_or_else(|| {
+                let names: Vec<_> = all.iter().map(|v| name(*v)).collect();
+                format!("must be one of: {}", names.join(", "))
+            })
+        })
+    }
+
+    fn read<T>(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        self.0.check(field, raw.map(parse).transpose()).flatten()
+    }
+
+    fn done(self) -> Result<(), ValidationErrors> {
+        if self.0.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! Operators' use-cases (SPEC §8, seed Task 2). Every change writes its
+//! audit row in the same unit of work; the caller has already been checked
+//! to be a superuser by the transport.
+
+mod queries;
+
+use std::sync::Arc;
+
+use futures_core::stream::BoxStream;
+use serde_json::{Map, Value, json};
+
+pub use queries::*;
+
+use crate::audit::{AuditAction, AuditEntry, ResourceType};
+use crate::context::RequestContext;
+use crate::error::PortError;
+use crate::ledger::{EntryKind, LedgerEntry};
+use crate::money::Money;
+use crate::page::{Page, Paged};
+use crate::ports::{Clock, Database, SessionClaims, TokenCache, UnitOfWork};
+use crate::session::{EndReason, SessionId};
+use crate::token::{TokenHash, TokenId};
+use crate::tokens::INVALIDATION_WINDOW;
+use crate::user::{User, UserId};
+use crate::validation::ValidationErrors;
+
+/// The fields an operator may change on a user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPatch {
+    pub is_active: Option<bool>,
+    pub is_superuser: Option<bool>,
+    pub balance: Option<Money>,
+}
+
+impl UserPatch {
+    pub fn parse(
+        is_active: Option<bool>,
+        is_superuser: Option<bool>,
+        balance: Option<Money>,
+    ) -> Result<Self, ValidationErrors> {
+        if is_active.is_none() && is_superuser.is_none() && balance.is_none() {
+            return Err(ValidationErrors::single(
+                "body",
+                "name at least one of is_active, is_superuser, currency_balance",
+            ));
+        }
+        if balance.is_some_and(|b| b < Money::ZERO) {
+            return Err(ValidationErrors::single(
+                "currency_balance",
+                "must not be negative",
+            ));
+        }
+        Ok(Self {
+            is_active,
+            is_superuser,
+            balance,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no such user")]
+    UserNotFound,
+    #[error("no such token")]
+    TokenNotFound,
+    #[error("no such session")]
+    SessionNotFound,
+    #[error("token already revoked")]
+    AlreadyRevoked,
+    #[error("an admin cannot deactivate or demote themselves")]
+    SelfLockout,
+    #[error("the balance changed meanwhile; try again")]
+    BalanceRace,
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+pub struct AdminService {
+    db: Arc<dyn Database>,
+    cache: Arc<dyn TokenCache>,
+    claims: Arc<dyn SessionClaims>,
+    clock: Arc<dyn Clock>,
+}
+
+impl AdminService {
+    pub fn new(
+        db: Arc<dyn Database>,
+        cache: Arc<dyn TokenCache>,
+        claims: Arc<dyn SessionClaims>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            db,
+            cache,
+            claims,
+            clock,
+        }
+    }
+
+    pub async fn users(&self, filter: &UserFilter, page: Page) -> Result<Paged<User>, PortError> {
+        self.db.list_users(filter, page).await
+    }
+
+    pub async fn tokens(
+        &self,
+        filter: &TokenFilter,
+        page: Page,
+    ) -> Result<Paged<TokenRecord>, PortError> {
+        self.db.list_tokens(filter, page).await
+    }
+
+    pub async fn audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<Paged<AuditRecord>, PortError> {
+        self.db.list_audit(filter, page).await
+    }
+
+    pub fn export_audit(
+        &self,
+        filter: AuditFilter,
+    ) -> BoxStream<'static, Result<AuditRecord, PortError>> {
+        self.db.export_audit(filter)
+    }
+
+    pub async fn sessions(
+        &self,
+        filter: &SessionFilter,
+        page: Page,
+    ) -> Result<Paged<SessionRecord>, PortError> {
+        self.db.list_sessions(filter, page).await
+    }
+
+    /// Applies `patch` to a user. A balance change becomes an `adjustment`
+    /// ledger row for the difference; deactivation ends the user's sessions
+    /// and makes every instance forget their tokens before this returns.
+    pub async fn update_user(
+        &self,
+        actor: &User,
+        target: UserId,
+        patch: UserPatch,
+        ctx: &RequestContext,
+    ) -> Result<User, AdminError> {
+        let demoting_self = actor.id == target
+            && (patch.is_active == Some(false) || patch.is_superuser == Some(false));
+        if demoting_self {
+            return Err(AdminError::SelfLockout);
+        }
+        let now = self.clock.now();
+        let uow = self.db.begin().await?;
+        let before = uow
+            .user_by_id(target)
+            .await?
+            .ok_or(AdminError::UserNotFound)?;
+        let mut after = User {
+            is_active: patch.is_active.unwrap_or(before.is_active),
+            is_superuser: patch.is_superuser.unwrap_or(before.is_superuser),
+            updated_at: now,
+            ..before.clone()
+        };
+        let mut changed = Map::new();
+        let mut note = |field: &str, old: Value, new: Value| {
+            if old != new {
+                changed.insert(field.to_owned(), json!({ "old": old, "new": new }));
+            }
+        };
+        note("is_active", before.is_active.into(), after.is_active.into());
+        note(
+            "is_superuser",
+            before.is_superuser.into(),
+            after.is_superuser.into(),
+        );
+        if let Some(balance) = patch.balance {
+            note(
+                "currency_balance",
+                before.balance.to_string().into(),
+                balance.to_string().into(),
+            );
+            after.balance = self
+                .set_balance(uow.as_ref(), &before, balance, now)
+                .await?;
+        }
+        uow.update_user(&after).await?;
+        let deactivated = before.is_active && !after.is_active;
+        let ended = if deactivated {
+            self.end_user_sessions(uow.as_ref(), target, now).await?
+        } else {
+            Vec::new()
+        };
+        uow.append_audit(&AuditEntry::new(
+            AuditAction::AdminUserUpdate,
+            ResourceType::User,
+            Some(target.0),
+            Some(actor.id),
+            json!({ "changed_fields": changed }),
+            ctx,
+            now,
+        ))
+        .await?;
+        if deactivated {
+            // Before the commit: if the cache cannot be told, nothing changes.
+            let hashes = user_token_hashes(uow.as_ref(), target).await?;
+            self.cache.invalidate(&hashes, INVALIDATION_WINDOW).await?;
+        }
+        uow.commit().await?;
+        // Free the devices' slots, so that a reactivated user starts afresh.
+        for (token, session) in ended {
+            self.claims.release(token, session).await?;
+        }
+        Ok(after)
+    }
+
+    /// Moves the balance to `target` through an adjustment row. The write
+    /// is relative (as every balance write is), so a purchase racing with
+    /// the operator would land the balance elsewhere: then nothing is kept.
+    async fn set_balance(
+        &self,
+        uow: &dyn UnitOfWork,
+        user: &User,
+        target: Money,
+        now: time::OffsetDateTime,
+    ) -> Result<Money, AdminError> {
+        let delta = Money::from_cents(target.cents() - user.balance.cents());
+        if delta == Money::ZERO {
+            return Ok(user.balance);
+        }
+        let landed = uow.adjust_balance(user.id, delta).await?;
+        if landed != Some(target) {
+            return Err(AdminError::BalanceRace);
+        }
+        uow.insert_entry(&LedgerEntry::settled(
+            user.id,
+            delta,
+            EntryKind::Adjustment,
+            format!(
+                "Adjustment by an administrator: {} → {target}",
+                user.balance
+            ),
+            now,
+        ))
+        .await?;
+        Ok(target)
+    }
+
+    /// Ends the live session of each of the user's tokens; returns them.
+    async fn end_user_sessions(
+        &self,
+        uow: &dyn UnitOfWork,
+        user: UserId,
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<(TokenId, SessionId)>, PortError> {
+        let mut ended = Vec::new();
+        for token in uow.tokens_of_user(user, None).await? {
+            if let Some(session) = uow
+                .end_live_session_of_token(token.id, EndReason::Revoked, now)
+                .await?
+            {
+                ended.push((token.id, session));
+            }
+        }
+        Ok(ended)
+    }
+
+    /// Revokes any user's token without refund, ends its live session and
+    /// makes every instance forget it.
+    pub async fn force_revoke(
+        &self,
+        actor: &User,
+        id: TokenId,
+        ctx: &RequestContext,
+    ) -> Result<(), AdminError> {
+        let now = self.clock.now();
+        let uow = self.db.begin().await?;
+        let token = uow
+            .token_by_id(id)
+            .await?
+            .ok_or(AdminError::TokenNotFound)?;
+        if !uow.revoke_token(id, now).await? {
+            return Err(AdminError::AlreadyRevoked);
+        }
+        let session = uow
+            .end_live_session_of_token(id, EndReason::Revoked, now)
+            .await?;
+        uow.append_audit(&AuditEntry::new(
+            AuditAction::AdminForceRevoke,
+            ResourceType::AccessToken,
+            Some(id.0),
+            Some(actor.id),
+            json!({
+                "owner_id": token.user_id.0,
+                "token_prefix": token.token_prefix,
+                "refund": "0.00",
+                "ended_session": session.map(|s| s.0),
+            }),
+            ctx,
+            now,
+        ))
+        .await?;
+        self.cache
+            .invalidate(std::slice::from_ref(&token.token_hash), INVALIDATION_WINDOW)
+            .await?;
+        uow.commit().await?;
+        if let Some(session) = session {
+            self.claims.release(id, session).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends any live session and frees its token for another device.
+    pub async fn terminate_session(
+        &self,
+        actor: &User,
+        id: SessionId,
+        ctx: &RequestContext,
+    ) -> Result<bool, AdminError> {
+        let now = self.clock.now();
+        let uow = self.db.begin().await?;
+        let session = uow
+            .session_by_id(id)
+            .await?
+            .ok_or(AdminError::SessionNotFound)?;
+        let ended = uow.end_session(id, EndReason::Terminated, now).await?;
+        uow.append_audit(&AuditEntry::new(
+            AuditAction::AdminSessionTerminate,
+            ResourceType::ProxySession,
+            Some(id.0),
+            Some(actor.id),
+            json!({
+                "owner_id": session.user_id.0,
+                "token_id": session.token_id.0,
+                "device_id": session.device_id.as_str(),
+                "was_active": ended,
+            }),
+            ctx,
+            now,
+        ))
+        .await?;
+        uow.commit().await?;
+        self.claims.release(session.token_id, id).await?;
+        Ok(ended)
+    }
+}
+
+async fn user_token_hashes(
+    uow: &dyn UnitOfWork,
+    user: UserId,
+) -> Result<Vec<TokenHash>, PortError> {
+    Ok(uow
+        .tokens_of_user(user, None)
+        .await?
+        .into_iter()
+        .map(|t| t.token_hash)
+        .collect())
+}
