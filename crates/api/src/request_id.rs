@@ -22,6 +22,17 @@ fn acceptable(value: &HeaderValue) -> Option<String> {
     sane.then(|| value.to_owned())
 }
 
+/// A UUID v7 from the thread's user-space generator: `Uuid::now_v7` asks
+/// the kernel for randomness on every call, and this runs on every request.
+fn new_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random())
+        .into_uuid()
+        .to_string()
+}
+
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -30,7 +41,7 @@ pub async fn request_id(
         .headers()
         .get(X_REQUEST_ID)
         .and_then(acceptable)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        .unwrap_or_else(new_id);
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method());
     let started = Instant::now();

@@ -3,12 +3,13 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web};
-use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError};
+use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_database};
 use zenzefi_domain::PortError;
 use zenzefi_domain::health::HealthChecker;
 use zenzefi_domain::sessions::SessionService;
@@ -46,8 +47,7 @@ pub struct Application {
     gauges_task: tokio::task::JoinHandle<()>,
     sessions: Arc<SessionService>,
     flush_task: tokio::task::JoinHandle<()>,
-    /// Enough to get past every connection a stopped worker left in the pool.
-    final_flush_attempts: u32,
+    settings: Settings,
 }
 
 impl Application {
@@ -136,14 +136,28 @@ impl Application {
                 source,
             })?
             .port();
-        let proxy = web::Data::new(Proxy {
-            upstream,
-            sessions: sessions.clone(),
-        });
+        // One upstream client per HTTP worker: a pooled connection lives on
+        // the runtime that opened it, so sharing one client across workers
+        // would hop threads on every request.
+        let workers = match settings.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let proxies = (0..workers)
+            .map(|_| {
+                Ok(web::Data::new(Proxy {
+                    upstream: Upstream::new(&settings.upstream)?,
+                    sessions: sessions.clone(),
+                }))
+            })
+            .collect::<Result<Vec<_>, UpstreamConfigError>>()?;
+        let next_proxy = Arc::new(AtomicUsize::new(0));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .app_data(proxy.clone())
+                .app_data(
+                    proxies[next_proxy.fetch_add(1, Ordering::Relaxed) % proxies.len()].clone(),
+                )
                 .app_data(metrics_endpoint.clone())
                 .app_data(json_config())
                 .app_data(query_config())
@@ -161,9 +175,7 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .shutdown_timeout(30);
-        if settings.server.workers > 0 {
-            server = server.workers(settings.server.workers);
-        }
+        server = server.workers(workers);
         let server = server
             .listen(listener)
             .map_err(|source| StartupError::Bind {
@@ -179,7 +191,7 @@ impl Application {
             gauges_task,
             sessions,
             flush_task,
-            final_flush_attempts: settings.database.max_connections + 1,
+            settings: settings.clone(),
         })
     }
 
@@ -200,18 +212,14 @@ impl Application {
         self.health_task.abort();
         self.gauges_task.abort();
         self.flush_task.abort();
-        // Pooled connections opened on the stopped workers' runtimes fail
-        // now; each failure discards one, and the counters stay pending.
-        for attempt in 1..=self.final_flush_attempts {
-            match self.sessions.flush().await {
-                Ok(_) => break,
-                Err(err) if attempt < self.final_flush_attempts => {
-                    tracing::debug!(error = %err, attempt, "final flush retried");
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, "could not write the last session counters");
-                }
-            }
+        // The pool's connections were opened on the workers' runtimes, which
+        // are gone or going now: write the last counters through a new pool.
+        let flushed = match connect_database(&self.settings).await {
+            Ok(database) => self.sessions.flush_into(&database).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = flushed {
+            tracing::error!(error = %err, "could not write the last session counters");
         }
         result
     }

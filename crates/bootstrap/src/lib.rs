@@ -12,4 +12,4 @@ pub use settings::{
     UpstreamSettings,
 };
 pub use telemetry::init_tracing;
-pub use wiring::{Infrastructure, install_crypto_provider};
+pub use wiring::{Infrastructure, connect_database, install_crypto_provider};

@@ -27,6 +27,16 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// A new pool on the configured database, opened on the calling runtime.
+pub async fn connect_database(settings: &Settings) -> Result<SeaDatabase, PortError> {
+    zenzefi_persistence::connect(&ConnectOptions {
+        url: settings.database.url.expose().to_owned(),
+        max_connections: settings.database.max_connections,
+        acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
+    })
+    .await
+}
+
 /// The connected adapters of one process.
 #[derive(Clone)]
 pub struct Infrastructure {
@@ -44,12 +54,7 @@ impl Infrastructure {
     /// Connects the database and builds the Redis pool when `redis.url` is
     /// set. Migrating is the caller's choice (`database.auto_migrate`).
     pub async fn connect(settings: &Settings) -> Result<Self, PortError> {
-        let database = zenzefi_persistence::connect(&ConnectOptions {
-            url: settings.database.url.expose().to_owned(),
-            max_connections: settings.database.max_connections,
-            acquire_timeout: Duration::from_secs(settings.database.acquire_timeout_secs),
-        })
-        .await?;
+        let database = connect_database(settings).await?;
         let redis = if settings.redis_configured() {
             Some(RedisPool::new(&zenzefi_redis::RedisSettings {
                 url: settings.redis.url.expose().to_owned(),

@@ -139,11 +139,17 @@ impl SessionService {
     /// Writes the gathered counters in one batch. On failure they are kept
     /// for the next flush, so a database outage loses nothing.
     pub async fn flush(&self) -> Result<usize, PortError> {
+        self.flush_into(self.db.as_ref()).await
+    }
+
+    /// [`SessionService::flush`] through another handle on the same
+    /// database, e.g. a fresh pool at shutdown.
+    pub async fn flush_into(&self, db: &dyn Database) -> Result<usize, PortError> {
         let batch: Vec<SessionActivity> = self.pending().drain().map(|(_, a)| a).collect();
         if batch.is_empty() {
             return Ok(0);
         }
-        if let Err(err) = self.db.record_activity(&batch).await {
+        if let Err(err) = db.record_activity(&batch).await {
             let mut pending = self.pending();
             for activity in batch {
                 merge(&mut pending, activity);

@@ -47,9 +47,7 @@ impl TokenSecret {
     pub fn from_random(bytes: [u8; 32]) -> Self {
         let mut secret = String::with_capacity(SECRET_PREFIX.len() + 64);
         secret.push_str(SECRET_PREFIX);
-        for byte in bytes {
-            secret.push_str(&format!("{byte:02x}"));
-        }
+        push_hex(&mut secret, &bytes);
         Self(secret)
     }
 
@@ -80,7 +78,9 @@ impl TokenHash {
     /// The hash of whatever a client presented, valid secret or not.
     pub fn of(presented: &str) -> Self {
         let digest = Sha256::digest(presented.as_bytes());
-        Self(digest.iter().map(|b| format!("{b:02x}")).collect())
+        let mut hex = String::with_capacity(64);
+        push_hex(&mut hex, &digest);
+        Self(hex)
     }
 
     /// A hash read back from storage.
@@ -90,6 +90,16 @@ impl TokenHash {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Lowercase hex, without a `format!` per byte: this runs on every
+/// proxied request.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
 }
 

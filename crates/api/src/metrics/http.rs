@@ -5,7 +5,11 @@ use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use metrics::counter;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use metrics::{Counter, counter};
 
 use super::{HTTP_REQUESTS_TOTAL, method_label};
 
@@ -20,15 +24,45 @@ pub async fn count_requests(
     // Handler and extractor errors arrive here as responses already.
     let outcome = next.call(req).await;
     let (route, status) = match &outcome {
-        Ok(res) => (res.request().match_pattern(), res.status()),
+        Ok(res) => (route_of(res.request()), res.status()),
         Err(err) => (None, err.as_response_error().status_code()),
     };
-    counter!(
-        HTTP_REQUESTS_TOTAL,
-        "method" => method,
-        "route" => route.unwrap_or_else(|| UNMATCHED.to_owned()),
-        "status" => status.as_u16().to_string(),
-    )
-    .increment(1);
+    let route = route.unwrap_or(Cow::Borrowed(UNMATCHED));
+    let status = status.as_u16();
+    SERIES.with_borrow_mut(|series| {
+        let by_route = match series.get_mut(route.as_ref()) {
+            Some(by_route) => by_route,
+            None => series.entry(route.clone().into_owned()).or_default(),
+        };
+        by_route
+            .entry((method, status))
+            .or_insert_with(|| {
+                counter!(
+                    HTTP_REQUESTS_TOTAL,
+                    "method" => method,
+                    "route" => route.into_owned(),
+                    "status" => status.to_string(),
+                )
+            })
+            .increment(1);
+    });
     outcome
+}
+
+type SeriesByRoute = HashMap<String, HashMap<(&'static str, u16), Counter>>;
+
+thread_local! {
+    /// Series handles per worker thread (see `super::proxied`); routes are
+    /// templates, so the map stays as small as the router.
+    static SERIES: RefCell<SeriesByRoute> = RefCell::default();
+}
+
+/// The route template of a request: the proxy's catch-all has one fixed
+/// label (and is the hot path, so it skips the router's pattern lookup).
+fn route_of(req: &actix_web::HttpRequest) -> Option<Cow<'static, str>> {
+    let path = req.path();
+    if path.starts_with(crate::proxy::PREFIX) && path != "/api/v1/proxy/status" {
+        return Some(Cow::Borrowed(crate::proxy::ROUTE_TEMPLATE));
+    }
+    req.match_pattern().map(Cow::Owned)
 }

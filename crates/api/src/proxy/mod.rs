@@ -46,9 +46,17 @@ pub struct Proxy {
     pub sessions: Arc<dyn SessionTracker>,
 }
 
+/// The route label of every forwarded request.
+pub const ROUTE_TEMPLATE: &str = "/api/v1/proxy/{path}";
+
+/// A scope with a static prefix and a default service: routing a proxied
+/// request costs a prefix comparison, not a regex match.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/api/v1/proxy/status").route(web::get().to(status::status)))
-        .service(web::resource("/api/v1/proxy/{path:.*}").route(web::route().to(forward)));
+    cfg.service(
+        web::scope("/api/v1/proxy")
+            .service(web::resource("/status").route(web::get().to(status::status)))
+            .default_service(web::to(forward)),
+    );
 }
 
 fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -106,11 +114,7 @@ async fn forward_checked(
     let report = ExchangeReport::new(proxy.sessions.clone(), exchange, session);
 
     let upstream = &proxy.upstream;
-    let mut url = format!("{}/{}", upstream.base_url, path.as_str());
-    if let Some(query) = req.uri().query() {
-        url.push('?');
-        url.push_str(query);
-    }
+    let url = upstream.url_for(path.as_str(), req.uri().query());
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| ProxyError::MethodNotForwarded)?;
     let mut outgoing = upstream.client.request(method, url);

@@ -25,17 +25,29 @@ pub struct Upstream {
     pub client: reqwest::Client,
     /// `upstream.url` without a trailing slash.
     pub base_url: String,
+    /// The same, parsed once: each request only sets its path and query.
+    pub base: reqwest::Url,
     /// Longest wait for the upstream's response head (and between two reads
     /// of a body); the transfer as a whole may take as long as it needs.
     pub request_timeout: Duration,
 }
 
 impl Upstream {
+    /// `base` + `/path` + `?query`, without parsing the host again.
+    pub fn url_for(&self, path: &str, query: Option<&str>) -> reqwest::Url {
+        let mut url = self.base.clone();
+        let prefix = self.base.path().trim_end_matches('/');
+        url.set_path(&format!("{prefix}/{path}"));
+        url.set_query(query);
+        url
+    }
+
     pub fn new(settings: &UpstreamSettings) -> Result<Self, UpstreamConfigError> {
         let base_url = settings.url.trim_end_matches('/').to_owned();
-        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(UpstreamConfigError::Url(settings.url.clone()));
-        }
+        let base = reqwest::Url::parse(&base_url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+            .ok_or_else(|| UpstreamConfigError::Url(settings.url.clone()))?;
         let request_timeout = Duration::from_secs(settings.request_timeout_secs);
         let mut builder = reqwest::Client::builder()
             .tls_backend_rustls()
@@ -66,6 +78,7 @@ impl Upstream {
         Ok(Self {
             client: builder.build()?,
             base_url,
+            base,
             request_timeout,
         })
     }
