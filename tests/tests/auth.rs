@@ -287,6 +287,10 @@ async fn every_response_carries_a_request_id(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "client-chosen-42");
+    let wrong_method = app.delete("/api/v1/auth/login").send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+    assert!(!wrong_method.headers()["x-request-id"].is_empty());
+    assert_eq!(problem(wrong_method).await["code"], "method_not_allowed");
     let generated = app.get("/nowhere").send().await.unwrap();
     assert!(!generated.headers()["x-request-id"].is_empty());
     assert_eq!(generated.status(), 404);

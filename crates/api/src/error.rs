@@ -10,6 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 use zenzefi_domain::PortError;
 use zenzefi_domain::admin::AdminError;
 use zenzefi_domain::auth::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
@@ -30,21 +31,38 @@ pub struct ApiError {
     cause: Option<Arc<dyn StdError + Send + Sync>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One invalid input of a `validation_failed` problem.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FieldProblem {
+    /// The body field, query parameter or path segment, e.g. `email`.
+    #[schema(example = "password")]
     pub field: String,
+    #[schema(example = "must be at least 8 characters with a letter and a digit")]
     pub message: String,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: the body of every error response, served as
+/// `application/problem+json`.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Problem<'a> {
+    /// Always `about:blank`: `code` tells problems apart.
     #[serde(rename = "type")]
+    #[schema(example = "about:blank")]
     kind: &'static str,
+    /// The status's reason phrase.
+    #[schema(example = "Payment Required")]
     title: &'a str,
+    #[schema(example = 402)]
     status: u16,
+    /// For people; wording may change.
+    #[schema(example = "Insufficient balance. Required: 18.00 ZNC, available: 10.00 ZNC")]
     detail: &'a str,
+    /// Stable snake_case string for programs.
+    #[schema(example = "insufficient_balance")]
     code: &'a str,
+    /// Only in `validation_failed` (422): one entry per invalid input.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    #[schema(value_type = Vec<FieldProblem>)]
     errors: &'a [FieldProblem],
 }
 

@@ -8,6 +8,7 @@ mod health;
 mod jwt;
 mod metrics;
 mod money;
+mod openapi;
 mod proxy;
 mod request_id;
 mod routes;
@@ -15,5 +16,19 @@ mod startup;
 mod state;
 mod upstream;
 
+use actix_web::http::Method;
+
+pub use openapi::documentation_routes;
 pub use routes::admin::admin_routes;
 pub use startup::{Application, StartupError};
+
+/// Every `(method, path)` the application routes, paths with `{…}`
+/// placeholders as the router has them: the route tables the router is
+/// built from, the proxy and `/metrics`, and the documentation's own routes
+/// ([`documentation_routes`]).
+pub fn served_routes() -> Vec<(Method, String)> {
+    let mut all = routes::table_routes();
+    all.extend(openapi::extra_routes());
+    all.extend(documentation_routes());
+    all
+}

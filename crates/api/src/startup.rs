@@ -6,14 +6,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use actix_web::ResponseError;
+use actix_web::dev::ServiceResponse;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_database};
 use zenzefi_domain::PortError;
 use zenzefi_domain::health::HealthChecker;
 use zenzefi_domain::sessions::SessionService;
 
+use crate::error::ApiError;
 use crate::extract::{json_config, path_config, query_config};
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
@@ -81,13 +85,13 @@ impl Application {
                 Arc::new(upstream_probe),
                 infra.clock.clone(),
             ),
+            infra.health_cache(),
             infra.clock.clone(),
+            Duration::from_secs(settings.health.interval_secs),
             Duration::from_secs(settings.health.ttl_secs),
         ));
         health.refresh().await;
-        let health_task = health
-            .clone()
-            .spawn(Duration::from_secs(settings.health.interval_secs));
+        let health_task = health.clone().spawn();
 
         let gauges_task = metrics::spawn_refresher(
             infra.db(),
@@ -162,6 +166,10 @@ impl Application {
                 .app_data(json_config())
                 .app_data(query_config())
                 .app_data(path_config())
+                .wrap(
+                    ErrorHandlers::new()
+                        .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
+                )
                 .wrap(from_fn(metrics::count_requests))
                 .wrap(from_fn(request_id))
                 // Proxied bodies pass through byte for byte: no compression.
@@ -223,6 +231,21 @@ impl Application {
         }
         result
     }
+}
+
+/// actix answers a known path with an unknown method by an empty 405; give
+/// it the same problem+json body as every other refusal.
+fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let problem = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This endpoint does not accept this method",
+    )
+    .error_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, problem).map_into_right_body(),
+    ))
 }
 
 /// Writes gathered session counters every `interval`. A failed flush keeps

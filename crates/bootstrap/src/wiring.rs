@@ -10,14 +10,20 @@ use zenzefi_domain::auth::{AuthService, LoginPolicy};
 use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::maintenance::MaintenanceService;
 use zenzefi_domain::ports::{
-    Clock, Database, JobRuns, PasswordHasher, Probe, RateLimiter, SessionClaims, TokenCache,
+    Clock, Database, HealthCache, JobRuns, PasswordHasher, Probe, RateLimiter, SessionClaims,
+    TokenCache,
 };
 use zenzefi_domain::pricing::Pricing;
 use zenzefi_domain::sessions::{SessionPolicy, SessionService};
 use zenzefi_domain::tokens::TokenService;
-use zenzefi_memory::{InMemoryRateLimiter, InMemorySessionClaims, InMemoryTokenCache, SystemClock};
+use zenzefi_memory::{
+    InMemoryHealthCache, InMemoryRateLimiter, InMemorySessionClaims, InMemoryTokenCache,
+    SystemClock,
+};
 use zenzefi_persistence::{ConnectOptions, SeaDatabase};
-use zenzefi_redis::{RedisPool, RedisRateLimiter, RedisSessionClaims, RedisTokenCache};
+use zenzefi_redis::{
+    RedisHealthCache, RedisPool, RedisRateLimiter, RedisSessionClaims, RedisTokenCache,
+};
 
 use crate::settings::{Settings, SettingsError};
 
@@ -48,6 +54,7 @@ pub struct Infrastructure {
     /// the embedded default they are in-process maps).
     token_cache: Arc<dyn TokenCache>,
     session_claims: Arc<dyn SessionClaims>,
+    health_cache: Arc<dyn HealthCache>,
 }
 
 impl Infrastructure {
@@ -68,23 +75,29 @@ impl Infrastructure {
             );
             None
         };
-        let (token_cache, session_claims): (Arc<dyn TokenCache>, Arc<dyn SessionClaims>) =
-            match &redis {
-                Some(pool) => (
-                    Arc::new(RedisTokenCache::new(pool.clone())),
-                    Arc::new(RedisSessionClaims::new(pool.clone())),
-                ),
-                None => (
-                    Arc::new(InMemoryTokenCache::default()),
-                    Arc::new(InMemorySessionClaims::default()),
-                ),
-            };
+        let (token_cache, session_claims, health_cache): (
+            Arc<dyn TokenCache>,
+            Arc<dyn SessionClaims>,
+            Arc<dyn HealthCache>,
+        ) = match &redis {
+            Some(pool) => (
+                Arc::new(RedisTokenCache::new(pool.clone())),
+                Arc::new(RedisSessionClaims::new(pool.clone())),
+                Arc::new(RedisHealthCache::new(pool.clone())),
+            ),
+            None => (
+                Arc::new(InMemoryTokenCache::default()),
+                Arc::new(InMemorySessionClaims::default()),
+                Arc::new(InMemoryHealthCache::default()),
+            ),
+        };
         Ok(Self {
             database,
             redis,
             clock: Arc::new(SystemClock),
             token_cache,
             session_claims,
+            health_cache,
         })
     }
 
@@ -120,6 +133,12 @@ impl Infrastructure {
     /// token's session across every instance.
     pub fn session_claims(&self) -> Arc<dyn SessionClaims> {
         self.session_claims.clone()
+    }
+
+    /// Shared through Redis when configured, so that one instance's health
+    /// check spares the others theirs until the next interval.
+    pub fn health_cache(&self) -> Arc<dyn HealthCache> {
+        self.health_cache.clone()
     }
 
     /// The session tracker and its use-cases. Build one per process: it

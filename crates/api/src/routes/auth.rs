@@ -1,29 +1,66 @@
 //! Registration and login (SPEC §4).
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 use zenzefi_domain::auth::Registration;
 
+use super::Endpoint;
 use super::users::UserResponse;
-use crate::error::ApiError;
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::Client;
 use crate::metrics;
+use crate::openapi::problem;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/auth/register").route(web::post().to(register)))
-        .service(web::resource("/auth/login").route(web::post().to(login)));
-}
+pub(super) const ROUTES: &[Endpoint] = &[
+    (Method::POST, "/auth/register", |r| r.to(register)),
+    (Method::POST, "/auth/login", |r| r.to(login)),
+];
 
-#[derive(Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(register, login))]
+pub(super) struct Api;
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
+    /// Unique, case-insensitive.
+    #[schema(format = Email, example = "ada@example.com")]
     email: String,
+    /// Unique; 3–50 of `A-Z a-z 0-9 _ . -`.
+    #[schema(
+        min_length = 3,
+        max_length = 50,
+        pattern = r"^[A-Za-z0-9_.-]+$",
+        example = "ada"
+    )]
     username: String,
+    /// At least 8 characters, with a letter and a digit.
+    #[schema(min_length = 8, format = Password, example = "Correct-Horse-9")]
     password: String,
     full_name: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    operation_id = "register",
+    tag = "auth",
+    summary = "Create an account",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "The new account", body = UserResponse),
+        (status = 400, response = problem::MalformedJson),
+        (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn register(
     state: web::Data<AppState>,
     Client(ctx): Client,
@@ -40,20 +77,49 @@ async fn register(
     Ok(HttpResponse::Created().json(UserResponse::from(&user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
+    #[schema(format = Password, example = "Correct-Horse-9")]
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct LoginResponse {
+    /// A JWT (HS256) to send as `Authorization: Bearer <it>`.
     access_token: String,
+    #[schema(value_type = String, example = "bearer")]
     token_type: &'static str,
+    /// Seconds until the token expires.
+    #[schema(example = 3600)]
     expires_in: u64,
 }
 
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    summary = "Exchange email and password for a JWT",
+    description = "Unknown email and wrong password get the same answer, in similar time. \
+                   Attempts are limited per client IP.",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "A bearer JWT", body = LoginResponse),
+        (status = 400, response = problem::MalformedJson),
+        (status = 401, description = "`invalid_credentials`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 429, description = "`rate_limited`", body = Problem, content_type = PROBLEM_JSON,
+            headers(("Retry-After" = u64, description = "Seconds to wait before the next attempt"))),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn login(
     state: web::Data<AppState>,
     Client(ctx): Client,

@@ -1,9 +1,11 @@
 //! Balance, ledger and deposits (SPEC §5).
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::Money;
 use zenzefi_domain::currency::DepositAmount;
@@ -11,25 +13,52 @@ use zenzefi_domain::ledger::{EntryKind, LedgerEntry};
 use zenzefi_domain::page::Page;
 use zenzefi_domain::validation::ValidationErrors;
 
+use super::Endpoint;
 use super::pagination::{PageQuery, PagedResponse};
-use crate::error::ApiError;
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::CurrentUser;
 use crate::money::parse_amount;
+use crate::openapi::problem;
+use crate::openapi::schemas;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/currency/balance").route(web::get().to(balance)))
-        .service(web::resource("/currency/transactions").route(web::get().to(transactions)))
-        .service(web::resource("/currency/purchase").route(web::post().to(purchase)));
-}
+pub(super) const ROUTES: &[Endpoint] = &[
+    (Method::GET, "/currency/balance", |r| r.to(balance)),
+    (Method::GET, "/currency/transactions", |r| {
+        r.to(transactions)
+    }),
+    (Method::POST, "/currency/purchase", |r| r.to(purchase)),
+];
 
-#[derive(Serialize)]
+#[derive(OpenApi)]
+#[openapi(paths(balance, transactions, purchase))]
+pub(super) struct Api;
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Balance)]
 struct BalanceResponse {
+    #[schema(value_type = schemas::Money)]
     balance: String,
+    #[schema(value_type = String, example = "ZNC")]
     currency: &'static str,
     user_id: Uuid,
 }
 
+#[utoipa::path(
+    get,
+    path = "/currency/balance",
+    operation_id = "get_balance",
+    tag = "currency",
+    summary = "The caller's ZNC balance",
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The balance", body = BalanceResponse),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn balance(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,
@@ -42,11 +71,17 @@ async fn balance(
     }))
 }
 
-#[derive(Serialize)]
+/// One ledger entry. Only `succeeded` entries count towards the balance.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Transaction)]
 struct EntryResponse {
     id: Uuid,
+    /// Signed: positive credits, negative debits.
+    #[schema(value_type = schemas::Money)]
     amount: String,
+    #[schema(value_type = schemas::TransactionType)]
     transaction_type: &'static str,
+    #[schema(value_type = schemas::TransactionStatus)]
     status: &'static str,
     description: String,
     payment_id: Option<String>,
@@ -68,14 +103,36 @@ impl From<LedgerEntry> for EntryResponse {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct TransactionsQuery {
+    /// Documented as its own parameters: IntoParams cannot flatten.
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
+    /// Only entries of this type.
     #[serde(rename = "type")]
+    #[param(value_type = Option<schemas::TransactionType>, inline)]
     kind: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/currency/transactions",
+    operation_id = "list_transactions",
+    tag = "currency",
+    summary = "The caller's ledger, newest first",
+    security(("bearer_jwt" = [])),
+    params(PageQuery, TransactionsQuery),
+    responses(
+        (status = 200, description = "One page of entries", body = PagedResponse<EntryResponse>),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn transactions(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,
@@ -93,21 +150,51 @@ async fn transactions(
     Ok(HttpResponse::Ok().json(PagedResponse::new(entries, page, EntryResponse::from)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DepositRequest)]
 struct PurchaseRequest {
+    /// 1.00–100000.00.
+    #[schema(value_type = schemas::AmountInput)]
     amount_znc: Value,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Deposit)]
 struct PurchaseResponse {
     payment_id: String,
+    /// Where the user pays; the payment provider's webhook settles it.
     payment_url: String,
+    #[schema(value_type = schemas::Money)]
     amount_znc: String,
+    /// The price in RUB, a decimal string with two places.
+    #[schema(value_type = schemas::Money)]
     amount_rub: String,
+    #[schema(value_type = String, example = "pending")]
     status: &'static str,
 }
 
+#[utoipa::path(
+    post,
+    path = "/currency/purchase",
+    operation_id = "start_deposit",
+    tag = "currency",
+    summary = "Start a ZNC deposit",
+    description = "Creates a pending deposit; the balance grows when the payment succeeds.",
+    security(("bearer_jwt" = [])),
+    request_body = PurchaseRequest,
+    responses(
+        (status = 201, description = "The pending deposit and where to pay it", body = PurchaseResponse),
+        (status = 400, response = problem::MalformedJson),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn purchase(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,

@@ -2,12 +2,20 @@
 //! limit, offset}` out.
 
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::validation::ValidationErrors;
 
-#[derive(Deserialize)]
+/// Read as text so that a non-number is a 422 like an out-of-range one;
+/// documented as the integers they must be.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Items per page, 1–100.
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 100, default = 50)]
     limit: Option<String>,
+    /// Items to skip.
+    #[param(value_type = u64, required = false, minimum = 0, default = 0)]
     offset: Option<String>,
 }
 
@@ -28,9 +36,11 @@ impl PageQuery {
     }
 }
 
-#[derive(Serialize)]
+/// One page of a list, newest first.
+#[derive(Serialize, ToSchema)]
 pub struct PagedResponse<T> {
     items: Vec<T>,
+    /// Matching items on all pages.
     total: u64,
     limit: u32,
     offset: u64,

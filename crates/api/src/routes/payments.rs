@@ -1,42 +1,79 @@
 //! The payment provider's side (SPEC §5): its signed webhook, and the mock
 //! payment page that stands in for it in development.
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
 use zenzefi_crypto::verify_webhook_signature;
 use zenzefi_domain::currency::PaymentOutcome;
 
-use crate::error::ApiError;
+use super::Endpoint;
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, read_body};
+use crate::openapi::problem;
+use crate::openapi::schemas;
 use crate::state::AppState;
 
 pub const SIGNATURE_HEADER: &str = "X-Webhook-Signature";
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/webhooks/payment").route(web::post().to(webhook)))
-        .service(web::resource("/payments/mock/{payment_id}").route(web::post().to(mock_payment)));
-}
+pub(super) const ROUTES: &[Endpoint] = &[
+    (Method::POST, "/webhooks/payment", |r| r.to(webhook)),
+    (Method::POST, "/payments/mock/{payment_id}", |r| {
+        r.to(mock_payment)
+    }),
+];
 
-#[derive(Deserialize)]
+#[derive(OpenApi)]
+#[openapi(paths(webhook, mock_payment))]
+pub(super) struct Api;
+
+#[derive(Deserialize, ToSchema)]
 struct WebhookEvent {
+    #[schema(value_type = schemas::PaymentEvent)]
     event: String,
     object: WebhookObject,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct WebhookObject {
+    /// The `payment_id` of the deposit.
     id: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct WebhookAck {
     received: bool,
+    /// `false` when the payment was settled already: nothing changed.
     processed: bool,
 }
 
 /// The signature covers the exact bytes received, so the body is read raw
 /// and checked before it is parsed.
+#[utoipa::path(
+    post,
+    path = "/webhooks/payment",
+    operation_id = "payment_webhook",
+    tag = "payments",
+    summary = "The payment provider's notification",
+    description = "Idempotent: a repeated or concurrent notification credits once.",
+    params(
+        ("X-Webhook-Signature" = String, Header,
+            description = "Lowercase hex HMAC-SHA256 of the raw body with `payments.webhook_secret`",
+            pattern = "^[0-9a-f]{64}$"),
+    ),
+    request_body = WebhookEvent,
+    responses(
+        (status = 200, description = "Received; `processed` tells whether it changed anything", body = WebhookAck),
+        (status = 400, description = "`bad_request`: the body could not be read", body = Problem, content_type = PROBLEM_JSON),
+        (status = 403, description = "`invalid_signature`: the signature is missing or wrong", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "`payment_not_found`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn webhook(
     state: web::Data<AppState>,
     request: HttpRequest,
@@ -78,12 +115,33 @@ async fn webhook(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MockPayment {
+    #[schema(value_type = schemas::PaymentOutcome)]
     status: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/payments/mock/{payment_id}",
+    operation_id = "mock_payment",
+    tag = "payments",
+    summary = "Settle a deposit on the mock payment page",
+    description = "Development only (`payments.mock_gateway`): the same effect as a signed webhook.",
+    params(("payment_id" = String, Path, description = "The deposit's `payment_id`")),
+    request_body = MockPayment,
+    responses(
+        (status = 200, description = "Settled; `processed` tells whether it changed anything", body = WebhookAck),
+        (status = 400, response = problem::MalformedJson),
+        (status = 404, description = "`payment_not_found`, or `not_found` when the mock gateway is off", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn mock_payment(
     state: web::Data<AppState>,
     Client(ctx): Client,

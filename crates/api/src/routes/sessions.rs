@@ -1,25 +1,37 @@
 //! A user's own proxy sessions (SPEC §7): list them, end one (e.g. to move
 //! the token to another device).
 
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::session::{ProxySession, SessionId};
 use zenzefi_domain::sessions::TerminateError;
 
+use super::Endpoint;
 use super::pagination::{PageQuery, PagedResponse};
-use crate::error::ApiError;
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::CurrentUser;
+use crate::openapi::problem;
+use crate::openapi::schemas;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/users/me/sessions").route(web::get().to(list)))
-        .service(web::resource("/users/me/sessions/{session_id}").route(web::delete().to(end)));
-}
+pub(super) const ROUTES: &[Endpoint] = &[
+    (Method::GET, "/users/me/sessions", |r| r.to(list)),
+    (Method::DELETE, "/users/me/sessions/{session_id}", |r| {
+        r.to(end)
+    }),
+];
 
-#[derive(Serialize)]
+#[derive(OpenApi)]
+#[openapi(paths(list, end))]
+pub(super) struct Api;
+
+/// One device's use of one token through the proxy.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ProxySession)]
 pub struct SessionResponse {
     id: Uuid,
     user_id: Uuid,
@@ -33,7 +45,10 @@ pub struct SessionResponse {
     last_activity: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
     ended_at: Option<OffsetDateTime>,
+    #[schema(value_type = Option<schemas::EndReason>)]
     end_reason: Option<&'static str>,
+    /// Request and response body bytes streamed; counters reach the
+    /// database in batches, so they may trail by a flush interval.
     bytes_transferred: u64,
     request_count: u64,
     is_active: bool,
@@ -65,6 +80,23 @@ struct ListQuery {
     page: PageQuery,
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/me/sessions",
+    operation_id = "list_my_sessions",
+    tag = "sessions",
+    summary = "The caller's proxy sessions, newest first",
+    security(("bearer_jwt" = [])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of sessions", body = PagedResponse<SessionResponse>),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn list(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,
@@ -75,12 +107,32 @@ async fn list(
     Ok(HttpResponse::Ok().json(PagedResponse::new(sessions, page, SessionResponse::from)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = SessionEnded)]
 struct Ended {
     terminated: bool,
     session_id: Uuid,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/users/me/sessions/{session_id}",
+    operation_id = "end_my_session",
+    tag = "sessions",
+    summary = "End one of the caller's sessions",
+    description = "Frees the token for another device at once.",
+    security(("bearer_jwt" = [])),
+    params(("session_id" = Uuid, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "The session is ended", body = Ended),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "`session_not_found`: none of the caller's sessions has this id", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn end(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,

@@ -1,32 +1,54 @@
 //! Pricing, purchase, listing and revocation of access tokens (SPEC §6).
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::token::{AccessToken, TokenId};
 use zenzefi_domain::tokens::TokenOrder;
 use zenzefi_domain::validation::ValidationErrors;
 
-use crate::error::ApiError;
+use super::Endpoint;
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, CurrentUser};
 use crate::metrics;
+use crate::openapi::problem;
+use crate::openapi::schemas;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/tokens/pricing").route(web::get().to(pricing)))
-        .service(web::resource("/tokens/purchase").route(web::post().to(purchase)))
-        .service(web::resource("/tokens/my-tokens").route(web::get().to(my_tokens)))
-        .service(web::resource("/tokens/{token_id}").route(web::delete().to(revoke)));
-}
+pub(super) const ROUTES: &[Endpoint] = &[
+    (Method::GET, "/tokens/pricing", |r| r.to(pricing)),
+    (Method::POST, "/tokens/purchase", |r| r.to(purchase)),
+    (Method::GET, "/tokens/my-tokens", |r| r.to(my_tokens)),
+    (Method::DELETE, "/tokens/{token_id}", |r| r.to(revoke)),
+];
 
-#[derive(Serialize)]
+#[derive(OpenApi)]
+#[openapi(paths(pricing, purchase, my_tokens, revoke))]
+pub(super) struct Api;
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Price)]
 struct PriceResponse {
+    #[schema(example = 24)]
     duration_hours: u32,
+    #[schema(value_type = schemas::Money)]
     price_znc: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/tokens/pricing",
+    operation_id = "get_pricing",
+    tag = "tokens",
+    summary = "The durations on sale and their prices",
+    responses(
+        (status = 200, description = "Every priced duration", body = Vec<PriceResponse>),
+    )
+)]
 async fn pricing(state: web::Data<AppState>) -> HttpResponse {
     let prices: Vec<_> = state
         .tokens
@@ -41,19 +63,27 @@ async fn pricing(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// A token as its owner sees it; never the secret.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AccessToken)]
 pub struct TokenResponse {
     token_id: Uuid,
+    /// The secret's first characters, for telling tokens apart.
+    #[schema(example = "zzf_AbCd")]
     token_prefix: String,
     duration_hours: u32,
+    #[schema(value_type = schemas::Scope)]
     scope: &'static str,
+    #[schema(value_type = schemas::Money)]
     cost_znc: String,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    /// Set by the first proxied request; `null` until then.
     #[serde(with = "time::serde::rfc3339::option")]
     activated_at: Option<OffsetDateTime>,
+    /// `activated_at` + `duration_hours`; `null` until activation.
     #[serde(with = "time::serde::rfc3339::option")]
     expires_at: Option<OffsetDateTime>,
+    /// `false` once revoked.
     is_active: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     revoked_at: Option<OffsetDateTime>,
@@ -76,22 +106,51 @@ impl From<&AccessToken> for TokenResponse {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TokenPurchaseRequest)]
 struct PurchaseRequest {
+    /// One of the durations `GET /api/v1/tokens/pricing` lists.
+    #[schema(value_type = u32, example = 24)]
     duration_hours: Value,
+    #[schema(value_type = Option<schemas::Scope>, default = "full")]
     scope: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenPurchase)]
 struct PurchaseResponse {
     #[serde(flatten)]
     details: TokenResponse,
     /// The secret: in this response and nowhere else, ever.
+    #[schema(example = "zzf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcd")]
     token: String,
+    #[schema(value_type = schemas::Money)]
     balance_after: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/tokens/purchase",
+    operation_id = "purchase_token",
+    tag = "tokens",
+    summary = "Buy an access token",
+    description = "Debits the price at once; the token's clock starts with its first proxied request.",
+    security(("bearer_jwt" = [])),
+    request_body = PurchaseRequest,
+    responses(
+        (status = 201, description = "The token, with its secret (shown only here)", body = PurchaseResponse),
+        (status = 400, response = problem::MalformedJson),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 402, description = "`insufficient_balance`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn purchase(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,
@@ -111,18 +170,37 @@ async fn purchase(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MyTokensQuery {
+    /// Only tokens that are neither revoked nor expired.
     #[serde(default)]
     active_only: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokenList {
     items: Vec<TokenResponse>,
     total: usize,
 }
 
+#[utoipa::path(
+    get,
+    path = "/tokens/my-tokens",
+    operation_id = "list_my_tokens",
+    tag = "tokens",
+    summary = "The caller's tokens, without their secrets",
+    security(("bearer_jwt" = [])),
+    params(MyTokensQuery),
+    responses(
+        (status = 200, description = "The caller's tokens", body = TokenList),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn my_tokens(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,
@@ -135,14 +213,37 @@ async fn my_tokens(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = TokenRevoked)]
 struct RevokeResponse {
     revoked: bool,
+    /// Cost × unused time ÷ duration, rounded down to the cent.
+    #[schema(value_type = schemas::Money)]
     refund_amount: String,
+    #[schema(value_type = schemas::Money)]
     new_balance: String,
     message: String,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/tokens/{token_id}",
+    operation_id = "revoke_token",
+    tag = "tokens",
+    summary = "Revoke one of the caller's tokens, with a pro-rata refund",
+    security(("bearer_jwt" = [])),
+    params(("token_id" = Uuid, Path, description = "The token's id")),
+    responses(
+        (status = 200, description = "Revoked and refunded", body = RevokeResponse),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "`token_not_found`: the caller has no token with this id", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "`already_revoked`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn revoke(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,

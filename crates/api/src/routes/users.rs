@@ -1,26 +1,33 @@
 //! The caller's own account (SPEC §4).
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::auth::ProfileUpdate;
 use zenzefi_domain::user::User;
 
-use crate::error::ApiError;
+use super::Endpoint;
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, CurrentUser};
+use crate::openapi::problem;
+use crate::openapi::schemas;
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/users/me")
-            .route(web::get().to(me))
-            .route(web::patch().to(update_me)),
-    );
-}
+pub(super) const ROUTES: &[Endpoint] = &[
+    (Method::GET, "/users/me", |r| r.to(me)),
+    (Method::PATCH, "/users/me", |r| r.to(update_me)),
+];
+
+#[derive(OpenApi)]
+#[openapi(paths(me, update_me))]
+pub(super) struct Api;
 
 /// The public shape of a user (SPEC §4). Never the password hash.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = User)]
 pub struct UserResponse {
     id: Uuid,
     email: String,
@@ -28,6 +35,7 @@ pub struct UserResponse {
     full_name: Option<String>,
     is_active: bool,
     is_superuser: bool,
+    #[schema(value_type = schemas::Money)]
     currency_balance: String,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -51,17 +59,37 @@ impl From<&User> for UserResponse {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    operation_id = "get_me",
+    tag = "users",
+    summary = "The caller's account",
+    security(("bearer_jwt" = [])),
+    responses(
+        (status = 200, description = "The caller's account", body = UserResponse),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn me(CurrentUser(user): CurrentUser) -> HttpResponse {
     HttpResponse::Ok().json(UserResponse::from(&user))
 }
 
-#[derive(Deserialize)]
+/// Only the fields present change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateMeRequest {
     /// Absent: unchanged; `null`: cleared.
     #[serde(default, deserialize_with = "present")]
     full_name: Option<Option<String>>,
+    /// A new password: at least 8 characters, with a letter and a digit.
+    #[schema(format = Password)]
     password: Option<String>,
+    /// Required with `password`.
+    #[schema(format = Password)]
     current_password: Option<String>,
 }
 
@@ -72,6 +100,26 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+#[utoipa::path(
+    patch,
+    path = "/users/me",
+    operation_id = "update_me",
+    tag = "users",
+    summary = "Change the caller's name or password",
+    security(("bearer_jwt" = [])),
+    request_body = UpdateMeRequest,
+    responses(
+        (status = 200, description = "The account as changed", body = UserResponse),
+        (status = 400, response = problem::MalformedJson),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`user_inactive`, or `invalid_current_password`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 async fn update_me(
     state: web::Data<AppState>,
     CurrentUser(user): CurrentUser,

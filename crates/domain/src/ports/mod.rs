@@ -4,6 +4,7 @@
 
 mod clock;
 mod entropy;
+mod health_cache;
 mod job_runs;
 mod password;
 mod probe;
@@ -16,6 +17,7 @@ mod token_cache;
 
 pub use clock::Clock;
 pub use entropy::Entropy;
+pub use health_cache::HealthCache;
 pub use job_runs::JobRuns;
 pub use password::PasswordHasher;
 pub use probe::Probe;

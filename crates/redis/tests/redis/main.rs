@@ -1,6 +1,7 @@
 //! The Redis adapters against a real server (`TEST_REDIS_URL`), in one test
 //! binary with a module per adapter.
 
+mod health_cache;
 mod rate_limit;
 mod session_claims;
 mod token_cache;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::PortError;
 use zenzefi_domain::admin::{AuditFilter, AuditRecord};
@@ -17,21 +18,29 @@ use zenzefi_domain::user::UserId;
 use zenzefi_domain::validation::ValidationErrors;
 
 use super::{Checked, OwnerFields};
-use crate::error::ApiError;
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::Superuser;
+use crate::openapi::problem;
+use crate::openapi::schemas;
 use crate::routes::pagination::{PageQuery, PagedResponse};
 use crate::state::AppState;
 
 /// Records encoded into one chunk of the download, when that many are ready.
 const EXPORT_BATCH: usize = 256;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AuditLogEntry)]
 struct AuditResponse {
     id: Uuid,
+    /// Who acted; `null` for anonymous attempts such as a failed login.
     user_id: Option<Uuid>,
+    #[schema(value_type = schemas::AuditAction)]
     action: &'static str,
+    #[schema(value_type = schemas::ResourceType)]
     resource_type: &'static str,
     resource_id: Option<Uuid>,
+    /// What the action changed or attempted; its shape depends on `action`.
+    #[schema(value_type = Object)]
     details: Value,
     ip_address: Option<String>,
     user_agent: Option<String>,
@@ -62,15 +71,23 @@ impl From<AuditRecord> for AuditResponse {
 }
 
 /// The filters both the list and the export take.
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct FilterQuery {
+    /// Only entries of this actor.
+    #[param(value_type = Uuid, required = false)]
     user_id: Option<String>,
+    #[param(value_type = Option<schemas::AuditAction>, inline)]
     action: Option<String>,
+    #[param(value_type = Option<schemas::ResourceType>, inline)]
     resource_type: Option<String>,
+    #[param(value_type = Uuid, required = false)]
     resource_id: Option<String>,
     /// Inclusive, RFC 3339.
+    #[param(value_type = String, format = DateTime, required = false)]
     since: Option<String>,
     /// Exclusive, RFC 3339.
+    #[param(value_type = String, format = DateTime, required = false)]
     until: Option<String>,
 }
 
@@ -105,6 +122,23 @@ pub(super) struct ListQuery {
     filter: FilterQuery,
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit-logs",
+    operation_id = "admin_list_audit_logs",
+    tag = "admin",
+    summary = "The audit trail, newest first",
+    security(("bearer_jwt" = [])),
+    params(PageQuery, FilterQuery),
+    responses(
+        (status = 200, description = "One page of entries", body = PagedResponse<AuditResponse>),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 pub(super) async fn list(
     state: web::Data<AppState>,
     _: Superuser,
@@ -142,16 +176,50 @@ impl Format {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ExportQuery {
+    /// `ndjson` (one entry per line, as in the list) or `csv`.
+    #[param(value_type = ExportFormat, inline, required = true)]
     format: Option<String>,
+    /// Documented as its own parameters: IntoParams cannot flatten.
     #[serde(flatten)]
+    #[param(ignore)]
     filter: FilterQuery,
+}
+
+schemas::named_schemas! {
+    /// The audit export's file formats.
+    ExportFormat => schemas::strings(Format::ALL.iter().map(|f| f.as_str()));
 }
 
 /// Streams every matching entry, newest first. The adapter reads in
 /// bounded batches, so memory stays flat however long the trail is; a
 /// failure midway cuts the download short (the status is sent already).
+#[utoipa::path(
+    get,
+    path = "/audit-logs/export",
+    operation_id = "admin_export_audit_logs",
+    tag = "admin",
+    summary = "Download the filtered audit trail",
+    description = "Every matching entry, newest first, streamed. NDJSON lines have the \
+                   `AuditLogEntry` shape; CSV has a header row and quotes per RFC 4180.",
+    security(("bearer_jwt" = [])),
+    params(ExportQuery, FilterQuery),
+    responses(
+        (status = 200, description = "The download",
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"audit-logs.<format>\"`")),
+            content(
+                (String = "application/x-ndjson"),
+                (String = "text/csv"),
+            )),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 pub(super) async fn export(
     state: web::Data<AppState>,
     _: Superuser,

@@ -9,25 +9,25 @@ mod users;
 
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::{Route, web};
+use actix_web::web;
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::admin::Owner;
 use zenzefi_domain::page::Page;
 use zenzefi_domain::validation::ValidationErrors;
 
 use super::pagination::PageQuery;
+use super::{Endpoint, resources};
 use crate::extract::require_superuser;
 
 /// Where the scope is mounted, under `/api/v1`.
-const SCOPE: &str = "/admin";
+pub(super) const SCOPE: &str = "/admin";
 
-/// Method, path under the scope, and the handler the method's route gets.
-type Endpoint = (Method, &'static str, fn(Route) -> Route);
-
-const ROUTES: &[Endpoint] = &[
+/// Paths relative to [`SCOPE`].
+pub(super) const ROUTES: &[Endpoint] = &[
     (Method::GET, "/users", |r| r.to(users::list)),
     (Method::PATCH, "/users/{user_id}", |r| r.to(users::update)),
     (Method::GET, "/tokens", |r| r.to(tokens::list)),
@@ -51,29 +51,31 @@ pub fn admin_routes() -> Vec<(Method, &'static str)> {
         .collect()
 }
 
+/// The OpenAPI paths of [`ROUTES`], relative to the scope like them.
+#[derive(OpenApi)]
+#[openapi(paths(
+    users::list,
+    users::update,
+    tokens::list,
+    tokens::force_revoke,
+    audit::list,
+    audit::export,
+    sessions::list,
+    sessions::terminate,
+))]
+pub(super) struct Api;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let mut scope = web::scope(SCOPE).wrap(from_fn(require_superuser));
-    let mut paths: Vec<&str> = Vec::new();
-    for (_, path, _) in ROUTES {
-        if !paths.contains(path) {
-            paths.push(path);
-        }
-    }
-    // One resource per path, so that its methods share it.
-    for path in paths {
-        let resource = ROUTES
-            .iter()
-            .filter(|(_, p, _)| *p == path)
-            .fold(web::resource(path), |resource, (method, _, to)| {
-                resource.route(to(web::method(method.clone())))
-            });
-        scope = scope.service(resource);
-    }
-    cfg.service(scope);
+    let guarded = web::scope(SCOPE).wrap(from_fn(require_superuser));
+    cfg.service(
+        resources(ROUTES)
+            .into_iter()
+            .fold(guarded, |scope, resource| scope.service(resource)),
+    );
 }
 
 /// The owner of a listed row, next to the row's own fields.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct OwnerFields {
     user_email: Option<String>,
     user_username: Option<String>,

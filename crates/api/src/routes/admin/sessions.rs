@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::admin::{SessionFilter, SessionRecord};
 use zenzefi_domain::session::SessionId;
@@ -9,13 +10,15 @@ use zenzefi_domain::token::TokenId;
 use zenzefi_domain::user::UserId;
 
 use super::{Checked, OwnerFields};
-use crate::error::ApiError;
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, Superuser};
+use crate::openapi::problem;
 use crate::routes::pagination::{PageQuery, PagedResponse};
 use crate::routes::sessions::SessionResponse;
 use crate::state::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminProxySession)]
 struct AdminSessionResponse {
     #[serde(flatten)]
     session: SessionResponse,
@@ -32,16 +35,41 @@ impl From<SessionRecord> for AdminSessionResponse {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// Documented as its own parameters: IntoParams cannot flatten.
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
-    /// Default `true`.
+    /// Only sessions still open. Default `true`.
+    #[param(value_type = bool, required = false, default = true)]
     active_only: Option<String>,
+    /// Only this user's sessions.
+    #[param(value_type = Uuid, required = false)]
     user_id: Option<String>,
+    /// Only this token's sessions.
+    #[param(value_type = Uuid, required = false)]
     token_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    operation_id = "admin_list_sessions",
+    tag = "admin",
+    summary = "Every user's proxy sessions, newest first",
+    security(("bearer_jwt" = [])),
+    params(PageQuery, ListQuery),
+    responses(
+        (status = 200, description = "One page of sessions", body = PagedResponse<AdminSessionResponse>),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 pub(super) async fn list(
     state: web::Data<AppState>,
     _: Superuser,
@@ -69,7 +97,8 @@ pub(super) async fn list(
     )))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = SessionTerminated)]
 struct Terminated {
     terminated: bool,
     session_id: Uuid,
@@ -77,6 +106,24 @@ struct Terminated {
     was_active: bool,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/sessions/{session_id}",
+    operation_id = "admin_terminate_session",
+    tag = "admin",
+    summary = "End any session",
+    security(("bearer_jwt" = [])),
+    params(("session_id" = Uuid, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "Ended (or was already)", body = Terminated),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "`session_not_found`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 pub(super) async fn terminate(
     state: web::Data<AppState>,
     Superuser(admin): Superuser,

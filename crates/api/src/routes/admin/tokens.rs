@@ -3,24 +3,28 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::admin::{TokenFilter, TokenRecord};
 use zenzefi_domain::token::TokenId;
 use zenzefi_domain::user::UserId;
 
 use super::{Checked, OwnerFields};
-use crate::error::ApiError;
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, Superuser};
+use crate::openapi::problem;
 use crate::routes::pagination::{PageQuery, PagedResponse};
 use crate::routes::tokens::TokenResponse;
 use crate::state::AppState;
 
 /// A token as its owner sees it (prefix only), plus whose it is.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminAccessToken)]
 struct AdminTokenResponse {
     #[serde(flatten)]
     token: TokenResponse,
     user_id: Uuid,
+    /// The last proxied request's time, if any.
     #[serde(with = "time::serde::rfc3339::option")]
     last_used_at: Option<OffsetDateTime>,
     #[serde(flatten)]
@@ -38,15 +42,39 @@ impl From<TokenRecord> for AdminTokenResponse {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// Documented as its own parameters: IntoParams cannot flatten.
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
+    /// Only this user's tokens.
+    #[param(value_type = Uuid, required = false)]
     user_id: Option<String>,
     /// Default `true`: neither revoked nor expired.
+    #[param(value_type = bool, required = false, default = true)]
     active_only: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    operation_id = "admin_list_tokens",
+    tag = "admin",
+    summary = "Every user's tokens, newest first",
+    description = "Prefixes only: the secret is never stored.",
+    security(("bearer_jwt" = [])),
+    params(PageQuery, ListQuery),
+    responses(
+        (status = 200, description = "One page of tokens", body = PagedResponse<AdminTokenResponse>),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 pub(super) async fn list(
     state: web::Data<AppState>,
     _: Superuser,
@@ -67,13 +95,34 @@ pub(super) async fn list(
     Ok(HttpResponse::Ok().json(PagedResponse::new(tokens, page, AdminTokenResponse::from)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ForceRevoked {
     revoked: bool,
     token_id: Uuid,
+    #[schema(value_type = String, example = "Token revoked by an administrator; no refund")]
     message: &'static str,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/tokens/{token_id}",
+    operation_id = "admin_revoke_token",
+    tag = "admin",
+    summary = "Revoke any token, without refund",
+    description = "Closes the token's live session and evicts it from every instance's cache.",
+    security(("bearer_jwt" = [])),
+    params(("token_id" = Uuid, Path, description = "The token's id")),
+    responses(
+        (status = 200, description = "Revoked", body = ForceRevoked),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "`token_not_found`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "`already_revoked`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 pub(super) async fn force_revoke(
     state: web::Data<AppState>,
     Superuser(admin): Superuser,

@@ -3,26 +3,53 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::admin::{UserFilter, UserPatch};
 use zenzefi_domain::user::UserId;
 
 use super::Checked;
-use crate::error::ApiError;
+use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, Superuser};
 use crate::money::parse_amount;
+use crate::openapi::problem;
+use crate::openapi::schemas;
 use crate::routes::pagination::{PageQuery, PagedResponse};
 use crate::routes::users::UserResponse;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct ListQuery {
+    /// Documented as its own parameters: IntoParams cannot flatten.
     #[serde(flatten)]
+    #[param(ignore)]
     page: PageQuery,
+    /// Case-insensitive substring of the email or the username; `%`, `_`
+    /// and `\` match literally.
     search: Option<String>,
+    /// Only active (`true`) or deactivated (`false`) accounts.
+    #[param(value_type = bool, required = false)]
     is_active: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/users",
+    operation_id = "admin_list_users",
+    tag = "admin",
+    summary = "Every account, newest first",
+    security(("bearer_jwt" = [])),
+    params(PageQuery, ListQuery),
+    responses(
+        (status = 200, description = "One page of accounts", body = PagedResponse<UserResponse>),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 pub(super) async fn list(
     state: web::Data<AppState>,
     _: Superuser,
@@ -39,15 +66,44 @@ pub(super) async fn list(
     Ok(HttpResponse::Ok().json(PagedResponse::new(users, page, |u| UserResponse::from(&u))))
 }
 
-#[derive(Deserialize)]
+/// Only the fields present change.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = AdminUserPatch)]
 pub(super) struct PatchRequest {
+    /// `false` deactivates: the user's JWTs and tokens stop working at once.
     is_active: Option<bool>,
     is_superuser: Option<bool>,
-    /// `"500.00"` or `500`, exact to the cent.
+    /// `"500.00"` or `500`, exact to the cent. The difference is written to
+    /// the ledger as an `adjustment`.
+    #[schema(value_type = Option<schemas::AmountInput>)]
     currency_balance: Option<Value>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/users/{user_id}",
+    operation_id = "admin_update_user",
+    tag = "admin",
+    summary = "Change an account's status, role or balance",
+    security(("bearer_jwt" = [])),
+    params(("user_id" = Uuid, Path, description = "The account's id")),
+    request_body = PatchRequest,
+    responses(
+        (status = 200, description = "The account as changed", body = UserResponse),
+        (status = 400, response = problem::MalformedJson),
+        (status = 401, response = problem::NotAuthenticated),
+        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "`self_lockout`: administrators cannot deactivate or demote themselves; \
+            `balance_changed`: the balance moved meanwhile, reload and retry", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        (status = 422, response = problem::ValidationFailed),
+        (status = 500, response = problem::InternalError),
+        (status = 503, response = problem::ServiceUnavailable),
+    )
+)]
 pub(super) async fn update(
     state: web::Data<AppState>,
     Superuser(admin): Superuser,

@@ -1,0 +1,105 @@
+//! Problem responses (SPEC §3) that many operations share, as reusable
+//! response components: an operation names them with
+//! `(status = 401, response = problem::NotAuthenticated)`. Problems that
+//! belong to one operation are written inline at the operation.
+
+use serde_json::{Value, json};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
+use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
+use utoipa::{ToResponse, ToSchema};
+
+use crate::error::{PROBLEM_JSON, Problem};
+
+/// A problem+json response whose body is the `Problem` schema.
+fn problem(description: &str, example: Value) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        PROBLEM_JSON,
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name(Problem::name())))
+            .example(Some(example))
+            .build(),
+    )
+}
+
+/// Declares a unit struct per shared problem and its [`ToResponse`].
+macro_rules! shared_problems {
+    ($($name:ident => $build:expr;)+) => {
+        $(
+            pub struct $name;
+
+            impl<'r> ToResponse<'r> for $name {
+                fn response() -> (&'r str, RefOr<Response>) {
+                    (stringify!($name), RefOr::T($build.build()))
+                }
+            }
+        )+
+
+        /// Every shared problem, for the document's components.
+        pub fn all() -> Vec<(&'static str, RefOr<Response>)> {
+            vec![$(<$name as ToResponse>::response()),+]
+        }
+    };
+}
+
+shared_problems! {
+    NotAuthenticated => problem(
+        "`not_authenticated`: no valid `Authorization: Bearer <JWT>` (missing, malformed, \
+         expired, or its user no longer exists)",
+        json!({
+            "type": "about:blank", "title": "Unauthorized", "status": 401,
+            "detail": "A valid bearer token is required", "code": "not_authenticated"
+        }),
+    )
+    .header(
+        "WWW-Authenticate",
+        HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String).examples(["Bearer"])))
+            .description(Some("`Bearer`"))
+            .build(),
+    );
+    ValidationFailed => problem(
+        "`validation_failed`: one entry in `errors` per invalid field (body, query or path)",
+        json!({
+            "type": "about:blank", "title": "Unprocessable Entity", "status": 422,
+            "detail": "Invalid request: limit", "code": "validation_failed",
+            "errors": [{ "field": "limit", "message": "must be between 1 and 100" }]
+        }),
+    );
+    MalformedJson => problem(
+        "`malformed_json`: the body is not JSON; `bad_request`: it could not be read",
+        json!({
+            "type": "about:blank", "title": "Bad Request", "status": 400,
+            "detail": "The body is not valid JSON", "code": "malformed_json"
+        }),
+    );
+    PayloadTooLarge => problem(
+        "`payload_too_large`: JSON bodies are limited to 64 KiB",
+        json!({
+            "type": "about:blank", "title": "Payload Too Large", "status": 413,
+            "detail": "JSON bodies are limited to 65536 bytes", "code": "payload_too_large"
+        }),
+    );
+    UnsupportedMediaType => problem(
+        "`unsupported_media_type`: the body must be sent as `application/json`",
+        json!({
+            "type": "about:blank", "title": "Unsupported Media Type", "status": 415,
+            "detail": "Send the body as application/json", "code": "unsupported_media_type"
+        }),
+    );
+    InternalError => problem(
+        "`internal_error`: the cause is logged with the request id, never sent",
+        json!({
+            "type": "about:blank", "title": "Internal Server Error", "status": 500,
+            "detail": "The server could not complete the request", "code": "internal_error"
+        }),
+    );
+    ServiceUnavailable => problem(
+        "`service_unavailable`: the database or Redis is unreachable; retry shortly",
+        json!({
+            "type": "about:blank", "title": "Service Unavailable", "status": 503,
+            "detail": "A dependency of the service is unavailable; try again shortly",
+            "code": "service_unavailable"
+        }),
+    );
+}
