@@ -3,11 +3,13 @@
 //! `(status = 401, response = problem::NotAuthenticated)`. Problems that
 //! belong to one operation are written inline at the operation.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::schema::{ObjectBuilder, Ref, Type};
 use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
-use utoipa::{ToResponse, ToSchema};
+use utoipa::{IntoResponses, ToResponse, ToSchema};
 
 use crate::error::{PROBLEM_JSON, Problem};
 
@@ -102,4 +104,32 @@ shared_problems! {
             "code": "service_unavailable"
         }),
     );
+}
+
+/// The refusals every admin operation can answer, named once:
+/// `responses((status = 200, ...), problem::AdminRefusals)`.
+pub struct AdminRefusals;
+
+impl IntoResponses for AdminRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        fn shared<R: ToResponse<'static>>() -> RefOr<Response> {
+            RefOr::Ref(Ref::from_response_name(R::response().0))
+        }
+        let forbidden = ResponseBuilder::new()
+            .description("`superuser_required`, or `user_inactive`")
+            .content(
+                PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(Problem::name())))
+                    .build(),
+            )
+            .build();
+        BTreeMap::from([
+            ("401".to_owned(), shared::<NotAuthenticated>()),
+            ("403".to_owned(), RefOr::T(forbidden)),
+            ("422".to_owned(), shared::<ValidationFailed>()),
+            ("500".to_owned(), shared::<InternalError>()),
+            ("503".to_owned(), shared::<ServiceUnavailable>()),
+        ])
+    }
 }

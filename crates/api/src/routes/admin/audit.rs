@@ -17,8 +17,8 @@ use zenzefi_domain::audit::{AuditAction, ResourceType};
 use zenzefi_domain::user::UserId;
 use zenzefi_domain::validation::ValidationErrors;
 
-use super::{Checked, OwnerFields};
-use crate::error::{ApiError, PROBLEM_JSON, Problem};
+use super::{Checked, Listing, OwnerFields, page_of};
+use crate::error::ApiError;
 use crate::extract::Superuser;
 use crate::openapi::problem;
 use crate::openapi::schemas;
@@ -114,14 +114,6 @@ impl FilterQuery {
     }
 }
 
-#[derive(Deserialize)]
-pub(super) struct ListQuery {
-    #[serde(flatten)]
-    page: PageQuery,
-    #[serde(flatten)]
-    filter: FilterQuery,
-}
-
 #[utoipa::path(
     get,
     path = "/audit-logs",
@@ -132,24 +124,17 @@ pub(super) struct ListQuery {
     params(PageQuery, FilterQuery),
     responses(
         (status = 200, description = "One page of entries", body = PagedResponse<AuditResponse>),
-        (status = 401, response = problem::NotAuthenticated),
-        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 500, response = problem::InternalError),
-        (status = 503, response = problem::ServiceUnavailable),
+        problem::AdminRefusals,
     )
 )]
 pub(super) async fn list(
     state: web::Data<AppState>,
     _: Superuser,
-    query: web::Query<ListQuery>,
+    query: web::Query<Listing<FilterQuery>>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut checked = Checked::default();
-    let page = checked.page(&query.page);
-    let filter = query.filter.read(&mut checked);
-    checked.done()?;
+    let (page, filter) = query.read(FilterQuery::read)?;
     let entries = state.admin.audit(&filter, page).await?;
-    Ok(HttpResponse::Ok().json(PagedResponse::new(entries, page, AuditResponse::from)))
+    Ok(page_of(entries, page, AuditResponse::from))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,11 +198,7 @@ schemas::named_schemas! {
                 (String = "application/x-ndjson"),
                 (String = "text/csv"),
             )),
-        (status = 401, response = problem::NotAuthenticated),
-        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 500, response = problem::InternalError),
-        (status = 503, response = problem::ServiceUnavailable),
+        problem::AdminRefusals,
     )
 )]
 pub(super) async fn export(

@@ -9,17 +9,17 @@ mod users;
 
 use actix_web::http::Method;
 use actix_web::middleware::from_fn;
-use actix_web::web;
-use serde::Serialize;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::admin::Owner;
-use zenzefi_domain::page::Page;
+use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::validation::ValidationErrors;
 
-use super::pagination::PageQuery;
+use super::pagination::{PageQuery, PagedResponse};
 use super::{Endpoint, resources};
 use crate::extract::require_superuser;
 
@@ -89,6 +89,37 @@ impl From<Option<Owner>> for OwnerFields {
             user_username,
         }
     }
+}
+
+/// A listing's query: the page, and the listing's own filters beside it.
+/// An operation documents it as `params(PageQuery, F)`: IntoParams cannot
+/// flatten.
+#[derive(Deserialize)]
+struct Listing<F> {
+    #[serde(flatten)]
+    page: PageQuery,
+    #[serde(flatten)]
+    filters: F,
+}
+
+impl<F> Listing<F> {
+    /// The page and what `read` makes of the filters, or every problem
+    /// with either at once.
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&F, &mut Checked) -> T,
+    ) -> Result<(Page, T), ValidationErrors> {
+        let mut checked = Checked::default();
+        let page = checked.page(&self.page);
+        let filters = read(&self.filters, &mut checked);
+        checked.done()?;
+        Ok((page, filters))
+    }
+}
+
+/// A listing's answer: one page of rows, each shown as `item` makes it.
+fn page_of<D, T: Serialize>(rows: Paged<D>, page: Page, item: impl FnMut(D) -> T) -> HttpResponse {
+    HttpResponse::Ok().json(PagedResponse::new(rows, page, item))
 }
 
 /// Query values read into typed ones, every problem collected so that a

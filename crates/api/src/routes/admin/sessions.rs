@@ -9,7 +9,7 @@ use zenzefi_domain::session::SessionId;
 use zenzefi_domain::token::TokenId;
 use zenzefi_domain::user::UserId;
 
-use super::{Checked, OwnerFields};
+use super::{Listing, OwnerFields, page_of};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, Superuser};
 use crate::openapi::problem;
@@ -37,11 +37,7 @@ impl From<SessionRecord> for AdminSessionResponse {
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct ListQuery {
-    /// Documented as its own parameters: IntoParams cannot flatten.
-    #[serde(flatten)]
-    #[param(ignore)]
-    page: PageQuery,
+pub(super) struct SessionQuery {
     /// Only sessions still open. Default `true`.
     #[param(value_type = bool, required = false, default = true)]
     active_only: Option<String>,
@@ -60,24 +56,18 @@ pub(super) struct ListQuery {
     tag = "admin",
     summary = "Every user's proxy sessions, newest first",
     security(("bearer_jwt" = [])),
-    params(PageQuery, ListQuery),
+    params(PageQuery, SessionQuery),
     responses(
         (status = 200, description = "One page of sessions", body = PagedResponse<AdminSessionResponse>),
-        (status = 401, response = problem::NotAuthenticated),
-        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 500, response = problem::InternalError),
-        (status = 503, response = problem::ServiceUnavailable),
+        problem::AdminRefusals,
     )
 )]
 pub(super) async fn list(
     state: web::Data<AppState>,
     _: Superuser,
-    query: web::Query<ListQuery>,
+    query: web::Query<Listing<SessionQuery>>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut checked = Checked::default();
-    let page = checked.page(&query.page);
-    let filter = SessionFilter {
+    let (page, filter) = query.read(|query, checked| SessionFilter {
         active_only: checked
             .flag("active_only", query.active_only.as_deref())
             .unwrap_or(true),
@@ -87,14 +77,9 @@ pub(super) async fn list(
         token_id: checked
             .uuid("token_id", query.token_id.as_deref())
             .map(TokenId),
-    };
-    checked.done()?;
+    })?;
     let sessions = state.admin.sessions(&filter, page).await?;
-    Ok(HttpResponse::Ok().json(PagedResponse::new(
-        sessions,
-        page,
-        AdminSessionResponse::from,
-    )))
+    Ok(page_of(sessions, page, AdminSessionResponse::from))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -116,12 +101,8 @@ struct Terminated {
     params(("session_id" = Uuid, Path, description = "The session's id")),
     responses(
         (status = 200, description = "Ended (or was already)", body = Terminated),
-        (status = 401, response = problem::NotAuthenticated),
-        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "`session_not_found`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 500, response = problem::InternalError),
-        (status = 503, response = problem::ServiceUnavailable),
+        problem::AdminRefusals,
     )
 )]
 pub(super) async fn terminate(

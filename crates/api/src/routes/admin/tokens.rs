@@ -9,7 +9,7 @@ use zenzefi_domain::admin::{TokenFilter, TokenRecord};
 use zenzefi_domain::token::TokenId;
 use zenzefi_domain::user::UserId;
 
-use super::{Checked, OwnerFields};
+use super::{Listing, OwnerFields, page_of};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, Superuser};
 use crate::openapi::problem;
@@ -44,11 +44,7 @@ impl From<TokenRecord> for AdminTokenResponse {
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct ListQuery {
-    /// Documented as its own parameters: IntoParams cannot flatten.
-    #[serde(flatten)]
-    #[param(ignore)]
-    page: PageQuery,
+pub(super) struct TokenQuery {
     /// Only this user's tokens.
     #[param(value_type = Uuid, required = false)]
     user_id: Option<String>,
@@ -65,34 +61,28 @@ pub(super) struct ListQuery {
     summary = "Every user's tokens, newest first",
     description = "Prefixes only: the secret is never stored.",
     security(("bearer_jwt" = [])),
-    params(PageQuery, ListQuery),
+    params(PageQuery, TokenQuery),
     responses(
         (status = 200, description = "One page of tokens", body = PagedResponse<AdminTokenResponse>),
-        (status = 401, response = problem::NotAuthenticated),
-        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 500, response = problem::InternalError),
-        (status = 503, response = problem::ServiceUnavailable),
+        problem::AdminRefusals,
     )
 )]
 pub(super) async fn list(
     state: web::Data<AppState>,
     _: Superuser,
-    query: web::Query<ListQuery>,
+    query: web::Query<Listing<TokenQuery>>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut checked = Checked::default();
-    let page = checked.page(&query.page);
-    let user_id = checked.uuid("user_id", query.user_id.as_deref());
-    let active_only = checked
-        .flag("active_only", query.active_only.as_deref())
-        .unwrap_or(true);
-    checked.done()?;
+    let (page, (user_id, active_only)) = query.read(|query, checked| {
+        let user_id = checked.uuid("user_id", query.user_id.as_deref());
+        let active_only = checked.flag("active_only", query.active_only.as_deref());
+        (user_id, active_only.unwrap_or(true))
+    })?;
     let filter = TokenFilter {
         user_id: user_id.map(UserId),
         usable_at: active_only.then(|| state.clock.now()),
     };
     let tokens = state.admin.tokens(&filter, page).await?;
-    Ok(HttpResponse::Ok().json(PagedResponse::new(tokens, page, AdminTokenResponse::from)))
+    Ok(page_of(tokens, page, AdminTokenResponse::from))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -114,13 +104,9 @@ struct ForceRevoked {
     params(("token_id" = Uuid, Path, description = "The token's id")),
     responses(
         (status = 200, description = "Revoked", body = ForceRevoked),
-        (status = 401, response = problem::NotAuthenticated),
-        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "`token_not_found`", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`already_revoked`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 500, response = problem::InternalError),
-        (status = 503, response = problem::ServiceUnavailable),
+        problem::AdminRefusals,
     )
 )]
 pub(super) async fn force_revoke(

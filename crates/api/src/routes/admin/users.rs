@@ -8,7 +8,7 @@ use uuid::Uuid;
 use zenzefi_domain::admin::{UserFilter, UserPatch};
 use zenzefi_domain::user::UserId;
 
-use super::Checked;
+use super::{Listing, page_of};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, Superuser};
 use crate::money::parse_amount;
@@ -20,11 +20,7 @@ use crate::state::AppState;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub(super) struct ListQuery {
-    /// Documented as its own parameters: IntoParams cannot flatten.
-    #[serde(flatten)]
-    #[param(ignore)]
-    page: PageQuery,
+pub(super) struct UserQuery {
     /// Case-insensitive substring of the email or the username; `%`, `_`
     /// and `\` match literally.
     search: Option<String>,
@@ -40,30 +36,23 @@ pub(super) struct ListQuery {
     tag = "admin",
     summary = "Every account, newest first",
     security(("bearer_jwt" = [])),
-    params(PageQuery, ListQuery),
+    params(PageQuery, UserQuery),
     responses(
         (status = 200, description = "One page of accounts", body = PagedResponse<UserResponse>),
-        (status = 401, response = problem::NotAuthenticated),
-        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 500, response = problem::InternalError),
-        (status = 503, response = problem::ServiceUnavailable),
+        problem::AdminRefusals,
     )
 )]
 pub(super) async fn list(
     state: web::Data<AppState>,
     _: Superuser,
-    query: web::Query<ListQuery>,
+    query: web::Query<Listing<UserQuery>>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut checked = Checked::default();
-    let page = checked.page(&query.page);
-    let filter = UserFilter {
+    let (page, filter) = query.read(|query, checked| UserFilter {
         search: query.search.clone().filter(|s| !s.is_empty()),
         is_active: checked.flag("is_active", query.is_active.as_deref()),
-    };
-    checked.done()?;
+    })?;
     let users = state.admin.users(&filter, page).await?;
-    Ok(HttpResponse::Ok().json(PagedResponse::new(users, page, |u| UserResponse::from(&u))))
+    Ok(page_of(users, page, |u| UserResponse::from(&u)))
 }
 
 /// Only the fields present change.
@@ -92,16 +81,12 @@ pub(super) struct PatchRequest {
     responses(
         (status = 200, description = "The account as changed", body = UserResponse),
         (status = 400, response = problem::MalformedJson),
-        (status = 401, response = problem::NotAuthenticated),
-        (status = 403, description = "`superuser_required`, or `user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "`user_not_found`", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`self_lockout`: administrators cannot deactivate or demote themselves; \
             `balance_changed`: the balance moved meanwhile, reload and retry", body = Problem, content_type = PROBLEM_JSON),
         (status = 413, response = problem::PayloadTooLarge),
         (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
-        (status = 500, response = problem::InternalError),
-        (status = 503, response = problem::ServiceUnavailable),
+        problem::AdminRefusals,
     )
 )]
 pub(super) async fn update(
