@@ -76,6 +76,7 @@ async fn balance(
 #[schema(as = Transaction)]
 struct EntryResponse {
     id: Uuid,
+    user_id: Uuid,
     /// Signed: positive credits, negative debits.
     #[schema(value_type = schemas::Money)]
     amount: String,
@@ -93,6 +94,7 @@ impl From<LedgerEntry> for EntryResponse {
     fn from(entry: LedgerEntry) -> Self {
         Self {
             id: entry.id.0,
+            user_id: entry.user_id.0,
             amount: entry.amount.to_string(),
             transaction_type: entry.kind.as_str(),
             status: entry.status.as_str(),
