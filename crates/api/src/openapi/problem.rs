@@ -106,15 +106,17 @@ shared_problems! {
     );
 }
 
+/// A reference to a shared response of `components.responses`.
+fn shared<R: ToResponse<'static>>() -> RefOr<Response> {
+    RefOr::Ref(Ref::from_response_name(R::response().0))
+}
+
 /// The refusals every admin operation can answer, named once:
 /// `responses((status = 200, ...), problem::AdminRefusals)`.
 pub struct AdminRefusals;
 
 impl IntoResponses for AdminRefusals {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        fn shared<R: ToResponse<'static>>() -> RefOr<Response> {
-            RefOr::Ref(Ref::from_response_name(R::response().0))
-        }
         let forbidden = ResponseBuilder::new()
             .description("`superuser_required`, or `user_inactive`")
             .content(
@@ -130,6 +132,21 @@ impl IntoResponses for AdminRefusals {
             ("422".to_owned(), shared::<ValidationFailed>()),
             ("500".to_owned(), shared::<InternalError>()),
             ("503".to_owned(), shared::<ServiceUnavailable>()),
+        ])
+    }
+}
+
+/// The refusals of every endpoint that reads a JSON body, named once:
+/// malformed (400), too large (413), not JSON (415), invalid fields (422).
+pub struct JsonBodyRefusals;
+
+impl IntoResponses for JsonBodyRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        BTreeMap::from([
+            ("400".to_owned(), shared::<MalformedJson>()),
+            ("413".to_owned(), shared::<PayloadTooLarge>()),
+            ("415".to_owned(), shared::<UnsupportedMediaType>()),
+            ("422".to_owned(), shared::<ValidationFailed>()),
         ])
     }
 }

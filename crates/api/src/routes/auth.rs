@@ -52,11 +52,8 @@ struct RegisterRequest {
     request_body = RegisterRequest,
     responses(
         (status = 201, description = "The new account", body = UserResponse),
-        (status = 400, response = problem::MalformedJson),
+        problem::JsonBodyRefusals,
         (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
     )
@@ -108,12 +105,9 @@ struct LoginResponse {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "A bearer JWT", body = LoginResponse),
-        (status = 400, response = problem::MalformedJson),
+        problem::JsonBodyRefusals,
         (status = 401, description = "`invalid_credentials`", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
         (status = 429, description = "`rate_limited`", body = Problem, content_type = PROBLEM_JSON,
             headers(("Retry-After" = u64, description = "Seconds to wait before the next attempt"))),
         (status = 500, response = problem::InternalError),

@@ -187,12 +187,9 @@ struct PurchaseResponse {
     request_body = PurchaseRequest,
     responses(
         (status = 201, description = "The pending deposit and where to pay it", body = PurchaseResponse),
-        (status = 400, response = problem::MalformedJson),
+        problem::JsonBodyRefusals,
         (status = 401, response = problem::NotAuthenticated),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
     )

@@ -133,11 +133,8 @@ struct MockPayment {
     request_body = MockPayment,
     responses(
         (status = 200, description = "Settled; `processed` tells whether it changed anything", body = WebhookAck),
-        (status = 400, response = problem::MalformedJson),
+        problem::JsonBodyRefusals,
         (status = 404, description = "`payment_not_found`, or `not_found` when the mock gateway is off", body = Problem, content_type = PROBLEM_JSON),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
     )

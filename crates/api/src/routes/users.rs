@@ -110,12 +110,9 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     request_body = UpdateMeRequest,
     responses(
         (status = 200, description = "The account as changed", body = UserResponse),
-        (status = 400, response = problem::MalformedJson),
+        problem::JsonBodyRefusals,
         (status = 401, response = problem::NotAuthenticated),
         (status = 403, description = "`user_inactive`, or `invalid_current_password`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 413, response = problem::PayloadTooLarge),
-        (status = 415, response = problem::UnsupportedMediaType),
-        (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
     )
