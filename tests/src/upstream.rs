@@ -18,6 +18,8 @@ pub struct FakeUpstream {
     pub url: String,
     hits: Arc<AtomicU64>,
     server: actix_web::dev::ServerHandle,
+    /// The TLS front of [`FakeUpstream::start_tls`].
+    tls_front: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl FakeUpstream {
@@ -51,7 +53,37 @@ impl FakeUpstream {
             url,
             hits,
             server: handle,
+            tls_front: None,
         }
+    }
+
+    /// The same upstream behind TLS on its own port (`https://127.0.0.1:…`),
+    /// with the certificate `fixtures/tls/upstream.pem`, issued by the test
+    /// CA `fixtures/tls/ca.pem` ([`TEST_CA`]). The front decrypts and
+    /// relays each connection to the plain server.
+    pub async fn start_tls() -> Self {
+        let mut upstream = Self::start().await;
+        let plain = upstream.url.trim_start_matches("http://").to_owned();
+        let acceptor = tls_acceptor();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the TLS front");
+        upstream.url = format!("https://{}", listener.local_addr().unwrap());
+        upstream.tls_front = Some(tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let (acceptor, plain) = (acceptor.clone(), plain.clone());
+                tokio::spawn(async move {
+                    // A client that refuses the certificate ends the handshake.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    if let Ok(mut inner) = tokio::net::TcpStream::connect(&plain).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut inner).await;
+                    }
+                });
+            }
+        }));
+        upstream
     }
 
     /// Requests that reached the upstream so far, health probes aside.
@@ -60,8 +92,33 @@ impl FakeUpstream {
     }
 }
 
+/// The CA that issued the TLS upstream's certificate, for `upstream.ca_cert`.
+pub const TEST_CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tls/ca.pem");
+
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/tls");
+    let chain = CertificateDer::pem_file_iter(format!("{dir}/upstream.pem"))
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .expect("read fixtures/tls/upstream.pem");
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/upstream.key"))
+        .expect("read fixtures/tls/upstream.key");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .and_then(|builder| builder.with_no_client_auth().with_single_cert(chain, key))
+    .expect("TLS config of the fake upstream");
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
 impl Drop for FakeUpstream {
     fn drop(&mut self) {
+        if let Some(front) = self.tls_front.take() {
+            front.abort();
+        }
         drop(self.server.stop(false));
     }
 }

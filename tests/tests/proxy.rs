@@ -2,7 +2,7 @@
 
 use reqwest::Method;
 use serde_json::Value;
-use zenzefi_tests::upstream::FakeUpstream;
+use zenzefi_tests::upstream::{FakeUpstream, TEST_CA};
 use zenzefi_tests::{Backend, TestApp, body, on_both_backends, problem};
 
 async fn app_before(upstream: &FakeUpstream, backend: Backend) -> Option<TestApp> {
@@ -248,6 +248,50 @@ async fn the_first_answered_request_activates_and_status_never_does(backend: Bac
     assert!(after["time_remaining_seconds"].as_i64().unwrap() <= 24 * 3600);
     let unauthenticated = app.get("/api/v1/proxy/status").send().await.unwrap();
     assert_eq!(unauthenticated.status(), 401);
+}
+
+/// `https://` upstreams: trusted through `upstream.ca_cert`, refused (502)
+/// without it, accepted unverified with `upstream.insecure_skip_verify`.
+#[tokio::test]
+async fn tls_upstreams_are_verified_against_the_configured_ca() {
+    let upstream = FakeUpstream::start_tls().await;
+    let answer = |adjust: fn(&mut zenzefi_bootstrap::Settings)| {
+        let url = upstream.url.clone();
+        async move {
+            let app = TestApp::spawn_with(Backend::Embedded, move |s| {
+                s.upstream.url = url;
+                adjust(s);
+            })
+            .await
+            .expect("the embedded backend always runs");
+            let (_, token) = app.token_holder("ann", "full").await;
+            let response = app
+                .proxied(Method::GET, "echo/tls?q=1", &token)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+
+    let (status, seen) = answer(|s| s.upstream.ca_cert = TEST_CA.to_owned()).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["path"], "/echo/tls");
+    assert_eq!(seen["query"], "q=1");
+
+    let (status, refused) = answer(|_| {}).await;
+    assert_eq!(status, 502, "an unknown CA is refused: {refused}");
+    assert_eq!(refused["code"], "upstream_unavailable");
+
+    let (status, seen) = answer(|s| s.upstream.insecure_skip_verify = true).await;
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["path"], "/echo/tls");
+    assert_eq!(
+        upstream.hits(),
+        2,
+        "the refused handshake forwarded nothing"
+    );
 }
 
 on_both_backends!(

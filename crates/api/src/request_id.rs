@@ -1,5 +1,7 @@
 //! Every response carries `X-Request-Id` (the client's, when it sent a
-//! sane one), and every log line of the request carries it too.
+//! sane one), and every log line of the request carries it too. The same
+//! middleware counts the request in `zenzefi_http_requests_total`: one
+//! layer instead of two on every request, the proxy's included.
 
 use std::time::Instant;
 
@@ -9,6 +11,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 use tracing::Instrument;
+
+use crate::metrics;
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -22,18 +26,7 @@ fn acceptable(value: &HeaderValue) -> Option<String> {
     sane.then(|| value.to_owned())
 }
 
-/// A UUID v7 from the thread's user-space generator: `Uuid::now_v7` asks
-/// the kernel for randomness on every call, and this runs on every request.
-fn new_id() -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    uuid::Builder::from_unix_timestamp_millis(millis, &rand::random())
-        .into_uuid()
-        .to_string()
-}
-
-pub async fn request_id(
+pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
@@ -41,13 +34,16 @@ pub async fn request_id(
         .headers()
         .get(X_REQUEST_ID)
         .and_then(acceptable)
-        .unwrap_or_else(new_id);
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = %id, method = %req.method());
     let started = Instant::now();
+    let method = req.method().clone();
 
     // Handler and extractor errors arrive here as responses already.
-    let mut res = next.call(req).instrument(span.clone()).await?;
+    let outcome = next.call(req).instrument(span.clone()).await;
+    metrics::count_response(&method, &outcome);
+    let mut res = outcome?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID, value);
     }

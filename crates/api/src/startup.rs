@@ -23,7 +23,7 @@ use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
 use crate::proxy::{self, Proxy};
-use crate::request_id::request_id;
+use crate::request_id;
 use crate::routes;
 use crate::state::AppState;
 use crate::upstream::{Upstream, UpstreamConfigError, UpstreamProbe};
@@ -170,8 +170,7 @@ impl Application {
                     ErrorHandlers::new()
                         .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
                 )
-                .wrap(from_fn(metrics::count_requests))
-                .wrap(from_fn(request_id))
+                .wrap(from_fn(request_id::observe))
                 // Proxied bodies pass through byte for byte: no compression.
                 .configure(proxy::configure)
                 .configure(metrics::configure)

@@ -2,9 +2,8 @@
 //! template that matched, never by the raw path.
 
 use actix_web::Error;
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::Method;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -16,14 +15,10 @@ use super::{HTTP_REQUESTS_TOTAL, method_label};
 /// What a request that matched no route is labelled with.
 const UNMATCHED: &str = "<unmatched>";
 
-pub async fn count_requests(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let method = method_label(req.method());
-    // Handler and extractor errors arrive here as responses already.
-    let outcome = next.call(req).await;
-    let (route, status) = match &outcome {
+/// Counts one finished request (`method` as it came in) by route and status.
+pub fn count_response<B>(method: &Method, outcome: &Result<ServiceResponse<B>, Error>) {
+    let method = method_label(method);
+    let (route, status) = match outcome {
         Ok(res) => (route_of(res.request()), res.status()),
         Err(err) => (None, err.as_response_error().status_code()),
     };
@@ -46,7 +41,6 @@ pub async fn count_requests(
             })
             .increment(1);
     });
-    outcome
 }
 
 type SeriesByRoute = HashMap<String, HashMap<(&'static str, u16), Counter>>;

@@ -5,11 +5,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use actix_web::web::{Bytes, Payload};
 use futures::{Stream, StreamExt};
+use http_body::Body;
+use hyper::body::Incoming;
+use tokio::sync::mpsc;
+use tokio::time::Sleep;
 use zenzefi_domain::ports::{ProxyExchange, SessionTracker};
 use zenzefi_domain::session::SessionId;
+
+use crate::upstream::OutgoingBody;
 
 /// Chunks in flight between the client's upload and the upstream: enough
 /// to keep both sides busy, few enough that memory stays flat.
@@ -54,10 +61,9 @@ impl Drop for ExchangeReport {
 /// The client's upload as a body the HTTP client can send from any thread.
 /// actix's payload lives on its worker thread, so a local task pumps it
 /// through a bounded channel; a slow upstream slows the client down.
-pub fn upload(mut payload: Payload, report: &ExchangeReport) -> reqwest::Body {
+pub fn upload(mut payload: Payload, report: &ExchangeReport) -> OutgoingBody {
     let counter = report.counter();
-    let (tx, rx) =
-        tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(UPLOAD_CHUNKS_IN_FLIGHT);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(UPLOAD_CHUNKS_IN_FLIGHT);
     actix_web::rt::spawn(async move {
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
@@ -70,38 +76,68 @@ pub fn upload(mut payload: Payload, report: &ExchangeReport) -> reqwest::Body {
             }
         }
     });
-    let chunks = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
-    reqwest::Body::wrap_stream(chunks)
+    OutgoingBody::Stream(rx)
 }
 
-/// The upstream's response body, counted, carrying the report so that it
-/// fires when the body is done.
-pub struct Download<S> {
-    inner: S,
+/// The upstream's response body as a stream of chunks: counted, carrying
+/// the report so that it fires when the body is done, and cut off when the
+/// upstream goes quiet for longer than the request timeout.
+pub struct Download {
+    body: Incoming,
     report: ExchangeReport,
+    idle_limit: Duration,
+    /// Armed while the upstream owes the next chunk.
+    idle: Option<Pin<Box<Sleep>>>,
 }
 
-impl<S> Download<S> {
-    pub fn new(inner: S, report: ExchangeReport) -> Self {
-        Self { inner, report }
+impl Download {
+    pub fn new(body: Incoming, report: ExchangeReport, idle_limit: Duration) -> Self {
+        Self {
+            body,
+            report,
+            idle_limit,
+            idle: None,
+        }
     }
 }
 
-impl<S> Stream for Download<S>
-where
-    S: Stream<Item = Result<Bytes, reqwest::Error>> + Unpin,
-{
-    type Item = Result<Bytes, reqwest::Error>;
+impl Stream for Download {
+    type Item = Result<Bytes, std::io::Error>;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = self.inner.poll_next_unpin(cx);
-        if let Poll::Ready(Some(Ok(bytes))) = &polled {
-            self.report
-                .bytes
-                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            match Pin::new(&mut this.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    // Trailers have nowhere to go in an HTTP/1.1 response
+                    // with a declared length: only data crosses.
+                    let Ok(bytes) = frame.into_data() else {
+                        continue;
+                    };
+                    this.idle = None;
+                    this.report
+                        .bytes
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    return Poll::Ready(Some(Ok(bytes)));
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    return Poll::Ready(Some(Err(std::io::Error::other(err))));
+                }
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => {
+                    let limit = this.idle_limit;
+                    let idle = this
+                        .idle
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                    return match idle.as_mut().poll(cx) {
+                        Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the upstream stopped sending its body",
+                        )))),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+            }
         }
-        polled
     }
 }

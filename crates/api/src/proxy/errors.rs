@@ -6,6 +6,7 @@ use zenzefi_domain::proxy::UnsafePath;
 use zenzefi_domain::tokens::ValidateError;
 
 use crate::error::ApiError;
+use crate::upstream::UpstreamError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -19,20 +20,21 @@ pub enum ProxyError {
     InvalidToken,
     #[error("{0}")]
     InvalidPath(UnsafePath),
+    #[error("the request target cannot be forwarded")]
+    UnforwardableTarget,
     #[error("this token's scope does not cover the path")]
     ScopeDenied,
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
-    #[error("the upstream is unreachable: {0}")]
-    UpstreamUnavailable(reqwest::Error),
+    #[error("{0}")]
+    UpstreamUnavailable(UpstreamError),
 }
 
-impl ProxyError {
-    pub fn from_client(err: reqwest::Error) -> Self {
-        if err.is_timeout() {
-            Self::UpstreamTimeout
-        } else {
-            Self::UpstreamUnavailable(err)
+impl From<UpstreamError> for ProxyError {
+    fn from(err: UpstreamError) -> Self {
+        match err {
+            UpstreamError::Timeout => Self::UpstreamTimeout,
+            unavailable => Self::UpstreamUnavailable(unavailable),
         }
     }
 }
@@ -46,7 +48,9 @@ impl From<ProxyError> for ApiError {
             ProxyError::DeviceIdRequired => (StatusCode::BAD_REQUEST, "device_id_required"),
             ProxyError::InvalidDeviceId => (StatusCode::BAD_REQUEST, "invalid_device_id"),
             ProxyError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
-            ProxyError::InvalidPath(_) => (StatusCode::BAD_REQUEST, "invalid_path"),
+            ProxyError::InvalidPath(_) | ProxyError::UnforwardableTarget => {
+                (StatusCode::BAD_REQUEST, "invalid_path")
+            }
             ProxyError::ScopeDenied => (StatusCode::FORBIDDEN, "scope_denied"),
             ProxyError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             ProxyError::UpstreamUnavailable(cause) => {

@@ -6,12 +6,18 @@ mod errors;
 mod headers;
 mod status;
 
+use std::fmt::Write;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BodyStream, SizedStream};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use http::Response;
+use http::header::{HeaderName, HeaderValue};
+use http_body::Body;
+use hyper::body::Incoming;
 use zenzefi_domain::ports::{ProxyExchange, SessionTracker};
 use zenzefi_domain::proxy::{DeviceId, ProxyPath};
 use zenzefi_domain::token::AccessToken;
@@ -26,7 +32,7 @@ use crate::extract::request_context;
 use crate::metrics;
 use crate::request_id::RequestId;
 use crate::state::AppState;
-use crate::upstream::Upstream;
+use crate::upstream::{OutgoingBody, Upstream};
 
 pub const PREFIX: &str = "/api/v1/proxy/";
 
@@ -114,31 +120,21 @@ async fn forward_checked(
     let report = ExchangeReport::new(proxy.sessions.clone(), exchange, session);
 
     let upstream = &proxy.upstream;
-    let url = upstream.url_for(path.as_str(), req.uri().query());
-    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
-        .map_err(|_| ProxyError::MethodNotForwarded)?;
-    let mut outgoing = upstream.client.request(method, url);
-    let incoming = req
-        .headers()
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()));
-    let named = connection_named(req.headers().get_all("connection").map(|v| v.as_bytes()));
-    for (name, value) in end_to_end(incoming, named, &REQUEST_DROPS) {
-        outgoing = outgoing.header(name, value);
-    }
-    outgoing = forwarded_headers(&req, outgoing);
-    if has_body(&req) {
-        outgoing = outgoing.body(upload(payload, &report));
-    }
+    let request = upstream_request(&req, upstream, &path, state.trust_forwarded_for)?;
+    let body = if has_body(&req) {
+        upload(payload, &report)
+    } else {
+        OutgoingBody::Empty
+    };
+    let request = request.map(|()| body);
 
     let scope = token.scope;
-    let sent = tokio::time::timeout(upstream.request_timeout, outgoing.send()).await;
+    let sent = upstream.send(request, upstream.request_timeout).await;
     let latency = started.elapsed();
-    let answered: Result<reqwest::Response, ApiError> = match sent {
-        Err(_) => Err(ProxyError::UpstreamTimeout.into()),
-        Ok(Err(err)) => Err(ProxyError::from_client(err).into()),
+    let answered: Result<Response<Incoming>, ApiError> = match sent {
+        Err(err) => Err(ProxyError::from(err).into()),
         // The first proxied request that got an answer starts the token's clock.
-        Ok(Ok(response)) => state
+        Ok(response) => state
             .tokens
             .activate(token)
             .await
@@ -150,32 +146,112 @@ async fn forward_checked(
         Err(err) => err.status_code().as_u16(),
     };
     metrics::proxied(req.method(), status, scope, latency);
-    Ok(relay(answered?, report))
+    Ok(relay(answered?, report, upstream.request_timeout))
 }
 
-/// `X-Forwarded-*` as a reverse proxy sets them, and our request id.
-fn forwarded_headers(
+/// The request line and headers for the upstream: the client's end-to-end
+/// headers (actix and hyper use different versions of the `http` types,
+/// hence the conversion), then `X-Forwarded-*` and our request id.
+fn upstream_request(
     req: &HttpRequest,
-    outgoing: reqwest::RequestBuilder,
-) -> reqwest::RequestBuilder {
-    let conn = req.connection_info();
-    let peer = req.peer_addr().map(|a| a.ip().to_string());
-    let forwarded_for = match (header(req, "x-forwarded-for"), peer) {
-        (Some(chain), Some(peer)) => format!("{chain}, {peer}"),
-        (Some(chain), None) => chain.to_owned(),
-        (None, Some(peer)) => peer,
-        (None, None) => String::new(),
+    upstream: &Upstream,
+    path: &ProxyPath,
+    trust_forwarded: bool,
+) -> Result<http::Request<()>, ProxyError> {
+    let method = http::Method::from_bytes(req.method().as_str().as_bytes())
+        .map_err(|_| ProxyError::MethodNotForwarded)?;
+    let uri = upstream
+        .uri_for(path.as_str(), req.uri().query())
+        // Only if http 1's URI grammar ever refused what actix's accepted.
+        .map_err(|_| ProxyError::UnforwardableTarget)?;
+    let mut request = http::Request::new(());
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    let incoming = req
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()));
+    let named = connection_named(req.headers().get_all("connection").map(|v| v.as_bytes()));
+    for (name, value) in end_to_end(incoming, named, &REQUEST_DROPS) {
+        // Both came out of actix's parser, so both are valid here too.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    forwarded_headers(req, trust_forwarded, headers);
+    Ok(request)
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// `X-Forwarded-*` as a reverse proxy sets them, and our request id. The
+/// scheme and host a proxy in front of us reports count only when
+/// `server.trust_forwarded_for` says there is one; otherwise the gateway
+/// serves plain HTTP and the client's `Host` is the host.
+fn forwarded_headers(req: &HttpRequest, trust_forwarded: bool, headers: &mut http::HeaderMap) {
+    let mut forwarded_for = header(req, "x-forwarded-for")
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(peer) = req.peer_addr() {
+        if !forwarded_for.is_empty() {
+            forwarded_for.push_str(", ");
+        }
+        push_ip(&mut forwarded_for, peer.ip());
+    }
+    let conn;
+    let (scheme, host) = if trust_forwarded {
+        conn = req.connection_info();
+        (conn.scheme(), conn.host())
+    } else {
+        ("http", header(req, "host").unwrap_or_default())
     };
-    let mut outgoing = outgoing
-        .header("x-forwarded-proto", conn.scheme())
-        .header("x-forwarded-host", conn.host());
-    if !forwarded_for.is_empty() {
-        outgoing = outgoing.header("x-forwarded-for", forwarded_for);
+    let pairs = [
+        (X_FORWARDED_PROTO, scheme),
+        (X_FORWARDED_HOST, host),
+        (X_FORWARDED_FOR, forwarded_for.as_str()),
+    ];
+    for (name, value) in pairs {
+        if let Ok(value) = HeaderValue::from_str(value)
+            && !value.is_empty()
+        {
+            headers.insert(name, value);
+        }
     }
-    if let Some(id) = req.extensions().get::<RequestId>() {
-        outgoing = outgoing.header("x-request-id", id.0.as_str());
+    if let Some(id) = req.extensions().get::<RequestId>()
+        && let Ok(value) = HeaderValue::from_str(&id.0)
+    {
+        headers.insert(X_REQUEST_ID, value);
     }
-    outgoing
+}
+
+/// Appends `ip` in its usual text form; IPv4 without `fmt`, whose
+/// machinery costs more than the rest of the header on every request.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        // Writing into a String cannot fail.
+        IpAddr::V6(v6) => drop(write!(out, "{v6}")),
+    }
 }
 
 /// A request has a body when its framing says so (RFC 9112 §6.1).
@@ -191,17 +267,20 @@ fn has_body(req: &HttpRequest) -> bool {
 
 /// The upstream's answer, status and end-to-end headers unchanged, body
 /// streamed with the same length when the upstream declared one.
-fn relay(response: reqwest::Response, report: ExchangeReport) -> HttpResponse {
-    let status =
-        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+fn relay(
+    response: Response<Incoming>,
+    report: ExchangeReport,
+    idle_limit: Duration,
+) -> HttpResponse {
+    let (head, body) = response.into_parts();
+    let status = StatusCode::from_u16(head.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut relayed = HttpResponse::build(status);
-    let headers = response
-        .headers()
+    let headers = head
+        .headers
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_bytes()));
     let named = connection_named(
-        response
-            .headers()
+        head.headers
             .get_all("connection")
             .iter()
             .map(|v| v.as_bytes()),
@@ -209,10 +288,32 @@ fn relay(response: reqwest::Response, report: ExchangeReport) -> HttpResponse {
     for (name, value) in end_to_end(headers, named, &RESPONSE_DROPS) {
         relayed.append_header((name, value));
     }
-    let length = response.content_length();
-    let body = Download::new(Box::pin(response.bytes_stream()), report);
+    let length = body.size_hint().exact();
+    let body = Download::new(body, report, idle_limit);
     match length {
         Some(length) => relayed.body(SizedStream::new(length, body)),
         None => relayed.body(BodyStream::new(body)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_print_as_std_prints_them() {
+        for ip in [
+            "0.0.0.0",
+            "10.200.3.45",
+            "127.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::7",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let mut out = String::from("x, ");
+            push_ip(&mut out, ip);
+            assert_eq!(out, format!("x, {ip}"));
+        }
     }
 }

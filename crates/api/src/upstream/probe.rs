@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use http::Request;
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::Probe;
 
-use super::Upstream;
+use super::{OutgoingBody, Upstream};
 
 pub struct UpstreamProbe {
     upstream: Upstream,
@@ -23,12 +24,16 @@ impl UpstreamProbe {
 #[async_trait]
 impl Probe for UpstreamProbe {
     async fn probe(&self) -> Result<(), PortError> {
+        let uri = self
+            .upstream
+            .uri_for("", None)
+            .map_err(PortError::unavailable)?;
+        let request = Request::get(uri)
+            .body(OutgoingBody::Empty)
+            .map_err(PortError::unavailable)?;
         let response = self
             .upstream
-            .client
-            .get(format!("{}/", self.upstream.base_url))
-            .timeout(self.timeout)
-            .send()
+            .send(request, self.timeout)
             .await
             .map_err(PortError::unavailable)?;
         if response.status().is_server_error() {
