@@ -40,6 +40,7 @@ impl FakeUpstream {
                 .route("/upload", web::post().to(upload))
                 .route("/status/{code}", web::route().to(status))
                 .route("/slow/{secs}", web::get().to(slow))
+                .route("/stall", web::get().to(stall))
                 .default_service(web::to(echo))
         })
         .workers(1)
@@ -182,6 +183,20 @@ async fn status(code: web::Path<u16>) -> HttpResponse {
         .insert_header(("x-upstream-said", code.to_string()))
         .content_type("text/plain")
         .body(format!("upstream says {code}"))
+}
+
+/// Declares two chunks, sends one, then goes quiet for a minute.
+async fn stall() -> HttpResponse {
+    let first =
+        futures::stream::once(async { Ok::<_, actix_web::Error>(Bytes::from(vec![b's'; CHUNK])) });
+    let silence = futures::stream::once(async {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Ok::<_, actix_web::Error>(Bytes::from(vec![b's'; CHUNK]))
+    });
+    HttpResponse::Ok().body(actix_web::body::SizedStream::new(
+        2 * CHUNK as u64,
+        first.chain(silence),
+    ))
 }
 
 async fn slow(secs: web::Path<u64>) -> HttpResponse {

@@ -6,10 +6,18 @@ use zenzefi_tests::upstream::{FakeUpstream, TEST_CA};
 use zenzefi_tests::{Backend, TestApp, body, on_both_backends, problem};
 
 async fn app_before(upstream: &FakeUpstream, backend: Backend) -> Option<TestApp> {
+    app_with_timeout(upstream, backend, 1).await
+}
+
+async fn app_with_timeout(
+    upstream: &FakeUpstream,
+    backend: Backend,
+    request_timeout_secs: u64,
+) -> Option<TestApp> {
     let url = upstream.url.clone();
     TestApp::spawn_with(backend, move |s| {
         s.upstream.url = url;
-        s.upstream.request_timeout_secs = 1;
+        s.upstream.request_timeout_secs = request_timeout_secs;
     })
     .await
 }
@@ -250,6 +258,56 @@ async fn the_first_answered_request_activates_and_status_never_does(backend: Bac
     assert_eq!(unauthenticated.status(), 401);
 }
 
+/// A slow answer holds its own upstream connection, not the others; an
+/// upstream that stops sending a body midway is cut off after the request
+/// timeout instead of holding the client forever.
+async fn slow_and_stalled_upstreams_hold_up_only_their_own_request(backend: Backend) {
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = app_with_timeout(&upstream, backend, 2).await else {
+        return;
+    };
+    let (_, token) = app.token_holder("ann", "full").await;
+    // Warm a pooled connection, then occupy it with a slow request.
+    let warm = app
+        .proxied(Method::GET, "echo", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), 200);
+    let slow = app.proxied(Method::GET, "slow/1", &token).send();
+    let quick = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        let response = app
+            .proxied(Method::GET, "echo", &token)
+            .send()
+            .await
+            .unwrap();
+        (response.status(), started.elapsed())
+    };
+    let (slow, (quick_status, quick_took)) = tokio::join!(slow, quick);
+    assert_eq!(slow.unwrap().status(), 200);
+    assert_eq!(quick_status, 200);
+    assert!(
+        quick_took < std::time::Duration::from_millis(700),
+        "a request waited {quick_took:?} behind a slow one"
+    );
+
+    let started = std::time::Instant::now();
+    let stalled = app
+        .proxied(Method::GET, "stall", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stalled.status(), 200, "the head came in time");
+    assert!(stalled.bytes().await.is_err(), "the body cannot complete");
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "the stalled body was cut off after {took:?}, not after the 2 s timeout"
+    );
+}
+
 /// `https://` upstreams: trusted through `upstream.ca_cert`, refused (502)
 /// without it, accepted unverified with `upstream.insecure_skip_verify`.
 #[tokio::test]
@@ -300,4 +358,5 @@ on_both_backends!(
     upstream_errors_pass_through_unchanged,
     slow_or_missing_upstreams_are_504_and_502,
     the_first_answered_request_activates_and_status_never_does,
+    slow_and_stalled_upstreams_hold_up_only_their_own_request,
 );

@@ -17,6 +17,27 @@ const HOP_BY_HOP: [&str; 9] = [
 pub const ACCESS_TOKEN: &str = "x-access-token";
 pub const DEVICE_ID: &str = "x-device-id";
 
+/// Names looked up on every request, parsed once: actix's (`http` 0.2) on
+/// the client's side, hyper's (`http` 1) on the upstream's.
+pub mod names {
+    pub mod client {
+        use actix_web::http::header::HeaderName;
+
+        pub const ACCESS_TOKEN: HeaderName = HeaderName::from_static(super::super::ACCESS_TOKEN);
+        pub const DEVICE_ID: HeaderName = HeaderName::from_static(super::super::DEVICE_ID);
+        pub const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    }
+
+    pub mod upstream {
+        use http::HeaderName;
+
+        pub const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+        pub const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+        pub const FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+        pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+    }
+}
+
 /// The lowercase header names listed by a message's `Connection` values.
 pub fn connection_named<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<String> {
     values

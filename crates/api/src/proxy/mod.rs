@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BodyStream, SizedStream};
+use actix_web::http::header::{self, AsHeaderName};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use http::Response;
@@ -24,9 +25,7 @@ use zenzefi_domain::token::AccessToken;
 
 use self::body::{Download, ExchangeReport, upload};
 use self::errors::ProxyError;
-use self::headers::{
-    ACCESS_TOKEN, DEVICE_ID, REQUEST_DROPS, RESPONSE_DROPS, connection_named, end_to_end,
-};
+use self::headers::{REQUEST_DROPS, RESPONSE_DROPS, connection_named, end_to_end, names};
 use crate::error::ApiError;
 use crate::extract::request_context;
 use crate::metrics;
@@ -65,13 +64,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+fn header(req: &HttpRequest, name: impl AsHeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 /// The token named by `X-Access-Token`, valid right now; never activates.
 async fn presented_token(req: &HttpRequest, state: &AppState) -> Result<AccessToken, ApiError> {
-    let presented = header(req, ACCESS_TOKEN).ok_or(ProxyError::InvalidToken)?;
+    let presented = header(req, names::client::ACCESS_TOKEN).ok_or(ProxyError::InvalidToken)?;
     Ok(state.tokens.validate(presented, false).await?)
 }
 
@@ -97,7 +96,7 @@ async fn forward_checked(
     if !FORWARDED_METHODS.contains(req.method()) {
         return Err(ProxyError::MethodNotForwarded.into());
     }
-    let device = match header(&req, DEVICE_ID) {
+    let device = match header(&req, names::client::DEVICE_ID) {
         None => return Err(ProxyError::DeviceIdRequired.into()),
         Some(raw) => DeviceId::parse(raw).ok_or(ProxyError::InvalidDeviceId)?,
     };
@@ -172,7 +171,11 @@ fn upstream_request(
         .headers()
         .iter()
         .map(|(name, value)| (name.as_str(), value.as_bytes()));
-    let named = connection_named(req.headers().get_all("connection").map(|v| v.as_bytes()));
+    let named = connection_named(
+        req.headers()
+            .get_all(header::CONNECTION)
+            .map(|v| v.as_bytes()),
+    );
     for (name, value) in end_to_end(incoming, named, &REQUEST_DROPS) {
         // Both came out of actix's parser, so both are valid here too.
         if let (Ok(name), Ok(value)) = (
@@ -186,17 +189,12 @@ fn upstream_request(
     Ok(request)
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
 /// `X-Forwarded-*` as a reverse proxy sets them, and our request id. The
 /// scheme and host a proxy in front of us reports count only when
 /// `server.trust_forwarded_for` says there is one; otherwise the gateway
 /// serves plain HTTP and the client's `Host` is the host.
 fn forwarded_headers(req: &HttpRequest, trust_forwarded: bool, headers: &mut http::HeaderMap) {
-    let mut forwarded_for = header(req, "x-forwarded-for")
+    let mut forwarded_for = header(req, names::client::FORWARDED_FOR)
         .unwrap_or_default()
         .to_owned();
     if let Some(peer) = req.peer_addr() {
@@ -210,12 +208,12 @@ fn forwarded_headers(req: &HttpRequest, trust_forwarded: bool, headers: &mut htt
         conn = req.connection_info();
         (conn.scheme(), conn.host())
     } else {
-        ("http", header(req, "host").unwrap_or_default())
+        ("http", header(req, header::HOST).unwrap_or_default())
     };
     let pairs = [
-        (X_FORWARDED_PROTO, scheme),
-        (X_FORWARDED_HOST, host),
-        (X_FORWARDED_FOR, forwarded_for.as_str()),
+        (names::upstream::FORWARDED_PROTO, scheme),
+        (names::upstream::FORWARDED_HOST, host),
+        (names::upstream::FORWARDED_FOR, forwarded_for.as_str()),
     ];
     for (name, value) in pairs {
         if let Ok(value) = HeaderValue::from_str(value)
@@ -227,7 +225,7 @@ fn forwarded_headers(req: &HttpRequest, trust_forwarded: bool, headers: &mut htt
     if let Some(id) = req.extensions().get::<RequestId>()
         && let Ok(value) = HeaderValue::from_str(&id.0)
     {
-        headers.insert(X_REQUEST_ID, value);
+        headers.insert(names::upstream::REQUEST_ID, value);
     }
 }
 
@@ -257,9 +255,9 @@ fn push_ip(out: &mut String, ip: IpAddr) {
 /// A request has a body when its framing says so (RFC 9112 §6.1).
 fn has_body(req: &HttpRequest) -> bool {
     let headers = req.headers();
-    headers.contains_key("transfer-encoding")
+    headers.contains_key(header::TRANSFER_ENCODING)
         || headers
-            .get("content-length")
+            .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|n| n > 0)
@@ -281,7 +279,7 @@ fn relay(
         .map(|(name, value)| (name.as_str(), value.as_bytes()));
     let named = connection_named(
         head.headers
-            .get_all("connection")
+            .get_all(http::header::CONNECTION)
             .iter()
             .map(|v| v.as_bytes()),
     );

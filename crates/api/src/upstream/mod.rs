@@ -1,19 +1,23 @@
-//! The Zenzefi server behind the gateway: a pooled HTTP/1.1 client (hyper,
-//! rustls for `https://` upstreams), shared by the proxy and the health probe.
+//! The Zenzefi server behind the gateway: keep-alive HTTP/1.1 connections
+//! (hyper; rustls for `https://` upstreams), used by the proxy and the
+//! health probe.
 
 mod outgoing;
+mod pool;
 mod probe;
 mod tls;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::header::{HOST, HeaderValue};
+use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use zenzefi_bootstrap::UpstreamSettings;
+
+use self::pool::{BoxError, Pool};
 
 pub use outgoing::OutgoingBody;
 pub use probe::UpstreamProbe;
@@ -33,18 +37,16 @@ pub enum UpstreamConfigError {
 pub enum UpstreamError {
     #[error("the upstream did not answer in time")]
     Timeout,
-    #[error("the upstream is unreachable: {}", error_chain(.0))]
-    Unavailable(hyper_util::client::legacy::Error),
+    #[error("the upstream is unreachable: {}", error_chain(.0.as_ref()))]
+    Unavailable(BoxError),
 }
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
-
-/// Where and how requests reach the upstream.
+/// Where and how requests reach the upstream. Clones share the connections.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<Connector, OutgoingBody>,
-    scheme: Scheme,
-    authority: Authority,
+    pool: Arc<Pool>,
+    /// `Host` of every request: the authority of `upstream.url`.
+    host: HeaderValue,
     /// The path of `upstream.url` without a trailing slash ("" for none).
     base_path: String,
     /// Longest wait for the upstream's response head, and between two
@@ -65,6 +67,13 @@ impl Upstream {
         if url.query().is_some() || authority.as_str().contains('@') {
             return Err(invalid());
         }
+        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| invalid())?;
+        let origin = Uri::builder()
+            .scheme(scheme)
+            .authority(authority)
+            .path_and_query("/")
+            .build()
+            .map_err(|_| invalid())?;
 
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -75,21 +84,16 @@ impl Upstream {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(1024)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
         Ok(Self {
-            client,
-            scheme,
-            authority,
+            pool: Arc::new(Pool::new(connector, origin)),
+            host,
             base_path: url.path().trim_end_matches('/').to_owned(),
             request_timeout: Duration::from_secs(settings.request_timeout_secs),
         })
     }
 
-    /// The upstream's URI for `/path?query` (both already checked by the
-    /// caller), under the path of `upstream.url`.
+    /// The upstream's origin-form URI for `/path?query` (both already
+    /// checked by the caller), under the path of `upstream.url`.
     pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
         let query_len = query.map_or(0, |q| q.len() + 1);
         let mut target = String::with_capacity(self.base_path.len() + 1 + path.len() + query_len);
@@ -100,22 +104,20 @@ impl Upstream {
             target.push('?');
             target.push_str(query);
         }
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(PathAndQuery::try_from(target)?)
-            .build()
+        Ok(Uri::from(PathAndQuery::try_from(target)?))
     }
 
-    /// Sends `request` and waits at most `timeout` for the response head.
+    /// Sends `request` with the upstream's `Host` and waits at most
+    /// `timeout` for the response head (connecting included).
     pub async fn send(
         &self,
-        request: Request<OutgoingBody>,
+        mut request: Request<OutgoingBody>,
         timeout: Duration,
     ) -> Result<Response<Incoming>, UpstreamError> {
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
+        request.headers_mut().insert(HOST, self.host.clone());
+        match tokio::time::timeout(timeout, self.pool.send(request)).await {
             Err(_) => Err(UpstreamError::Timeout),
-            Ok(Err(err)) if timed_out(&err) => Err(UpstreamError::Timeout),
+            Ok(Err(err)) if timed_out(err.as_ref()) => Err(UpstreamError::Timeout),
             Ok(Err(err)) => Err(UpstreamError::Unavailable(err)),
             Ok(Ok(response)) => Ok(response),
         }
