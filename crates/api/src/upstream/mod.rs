@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use zenzefi_bootstrap::UpstreamSettings;
 
-use self::pool::{BoxError, Pool};
+use self::pool::{BoxError, Dialer, Pool};
 
 pub use outgoing::OutgoingBody;
 pub use probe::UpstreamProbe;
@@ -79,13 +79,24 @@ impl Upstream {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(settings.connect_timeout_secs)));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls::client_config(settings)?)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let dialer = if url.scheme() == Some(&Scheme::HTTPS) {
+            Dialer::Tls(
+                hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(tls::client_config(settings)?)
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(http),
+            )
+        } else {
+            if !settings.ca_cert.is_empty() || settings.insecure_skip_verify {
+                tracing::warn!(
+                    "upstream.ca_cert and upstream.insecure_skip_verify have no effect on an http:// upstream"
+                );
+            }
+            Dialer::Plain(http)
+        };
         Ok(Self {
-            pool: Arc::new(Pool::new(connector, origin)),
+            pool: Arc::new(Pool::new(dialer, origin)),
             host,
             base_path: url.path().trim_end_matches('/').to_owned(),
             request_timeout: Duration::from_secs(settings.request_timeout_secs),

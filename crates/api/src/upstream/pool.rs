@@ -31,9 +31,16 @@ const MAX_IDLE: usize = 1024;
 /// close idle keep-alive connections on their own schedule (nginx: 75 s).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How a new connection is opened: TCP, or TCP then TLS. A plain `http://`
+/// upstream needs no TLS configuration at all (nor the system's CA store).
+pub enum Dialer {
+    Plain(HttpConnector),
+    Tls(HttpsConnector<HttpConnector>),
+}
+
 pub struct Pool {
-    connector: HttpsConnector<HttpConnector>,
-    /// `scheme://authority` of the upstream: what the connector dials.
+    dialer: Dialer,
+    /// `scheme://authority` of the upstream: what the dialer dials.
     origin: Uri,
     connections: Mutex<Vec<Pooled>>,
 }
@@ -44,9 +51,9 @@ struct Pooled {
 }
 
 impl Pool {
-    pub fn new(connector: HttpsConnector<HttpConnector>, origin: Uri) -> Self {
+    pub fn new(dialer: Dialer, origin: Uri) -> Self {
         Self {
-            connector,
+            dialer,
             origin,
             connections: Mutex::new(Vec::new()),
         }
@@ -117,17 +124,30 @@ impl Pool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// A new connection (TCP, then TLS for `https://`), driven by its own task.
+    /// A new connection, driven by its own task.
     async fn connect(&self) -> Result<SendRequest<OutgoingBody>, BoxError> {
-        let mut connector = self.connector.clone();
-        std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
-        let io = connector.call(self.origin.clone()).await?;
-        let (sender, connection) = http1::handshake(io).await?;
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "upstream connection ended with an error");
-            }
-        });
-        Ok(sender)
+        match &self.dialer {
+            Dialer::Plain(connector) => open(connector.clone(), self.origin.clone()).await,
+            Dialer::Tls(connector) => open(connector.clone(), self.origin.clone()).await,
+        }
     }
+}
+
+async fn open<C>(mut connector: C, origin: Uri) -> Result<SendRequest<OutgoingBody>, BoxError>
+where
+    C: Service<Uri>,
+    C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    std::future::poll_fn(|cx| connector.poll_ready(cx))
+        .await
+        .map_err(Into::into)?;
+    let io = connector.call(origin).await.map_err(Into::into)?;
+    let (sender, connection) = http1::handshake(io).await?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(error = %err, "upstream connection ended with an error");
+        }
+    });
+    Ok(sender)
 }
