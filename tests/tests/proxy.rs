@@ -177,6 +177,21 @@ async fn upstream_errors_pass_through_unchanged(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(head.status(), 204);
+    // A HEAD answer keeps the length the upstream announced for the body.
+    let direct = reqwest::Client::new()
+        .head(format!("{}/status/200", upstream.url))
+        .send()
+        .await
+        .unwrap();
+    let announced = &direct.headers()["content-length"];
+    assert_ne!(announced, "0");
+    let head = app
+        .proxied(Method::HEAD, "status/200", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(&head.headers()["content-length"], announced);
 }
 
 async fn slow_or_missing_upstreams_are_504_and_502(backend: Backend) {

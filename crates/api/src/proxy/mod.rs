@@ -145,7 +145,13 @@ async fn forward_checked(
         Err(err) => err.status_code().as_u16(),
     };
     metrics::proxied(req.method(), status, scope, latency);
-    Ok(relay(answered?, report, upstream.request_timeout))
+    let head_request = req.method() == Method::HEAD;
+    Ok(relay(
+        answered?,
+        report,
+        upstream.request_timeout,
+        head_request,
+    ))
 }
 
 /// The request line and headers for the upstream: the client's end-to-end
@@ -264,11 +270,14 @@ fn has_body(req: &HttpRequest) -> bool {
 }
 
 /// The upstream's answer, status and end-to-end headers unchanged, body
-/// streamed with the same length when the upstream declared one.
+/// streamed with the same length when the upstream declared one. actix
+/// writes `Content-Length` from the body it is given, so the answer to a
+/// HEAD (no body) declares the length the upstream's header announced.
 fn relay(
     response: Response<Incoming>,
     report: ExchangeReport,
     idle_limit: Duration,
+    head_request: bool,
 ) -> HttpResponse {
     let (head, body) = response.into_parts();
     let status = StatusCode::from_u16(head.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -286,7 +295,14 @@ fn relay(
     for (name, value) in end_to_end(headers, named, &RESPONSE_DROPS) {
         relayed.append_header((name, value));
     }
-    let length = body.size_hint().exact();
+    let length = if head_request {
+        head.headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    } else {
+        body.size_hint().exact()
+    };
     let body = Download::new(body, report, idle_limit);
     match length {
         Some(length) => relayed.body(SizedStream::new(length, body)),
