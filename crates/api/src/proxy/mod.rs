@@ -262,11 +262,13 @@ fn push_ip(out: &mut String, ip: IpAddr) {
 fn has_body(req: &HttpRequest) -> bool {
     let headers = req.headers();
     headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
+        || content_length(headers.get(header::CONTENT_LENGTH).map(|v| v.as_bytes()))
             .is_some_and(|n| n > 0)
+}
+
+/// A `Content-Length` value as a number (either side's header type).
+fn content_length(value: Option<&[u8]>) -> Option<u64> {
+    std::str::from_utf8(value?).ok()?.parse().ok()
 }
 
 /// The upstream's answer, status and end-to-end headers unchanged, body
@@ -296,10 +298,11 @@ fn relay(
         relayed.append_header((name, value));
     }
     let length = if head_request {
-        head.headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
+        content_length(
+            head.headers
+                .get(http::header::CONTENT_LENGTH)
+                .map(|v| v.as_bytes()),
+        )
     } else {
         body.size_hint().exact()
     };
