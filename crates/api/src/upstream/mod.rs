@@ -150,8 +150,8 @@ fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// The client's error with its causes ("client error (Connect): tcp
-/// connect error: Connection refused"), for the log.
+/// An error with its causes ("tcp connect error: Connection refused
+/// (os error 111)"), for the log.
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut cause = err.source();
