@@ -79,17 +79,13 @@ impl SessionClaims for InMemorySessionClaims {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
     use std::sync::Arc;
+
+    use zenzefi_testkit::contracts::session_claims::{self as contract, LONG, device};
 
     use super::*;
 
-    const LONG: Duration = Duration::from_secs(60);
     const SHORT: Duration = Duration::from_millis(30);
-
-    fn device(name: &str) -> DeviceId {
-        DeviceId::parse(name).unwrap()
-    }
 
     fn lease_end(claims: &InMemorySessionClaims, token: TokenId) -> Instant {
         claims.slots()[&token].2
@@ -120,118 +116,31 @@ mod tests {
 
     #[tokio::test]
     async fn a_held_slot_is_taken_for_another_device_naming_the_holder() {
-        let claims = InMemorySessionClaims::default();
-        let (token, holder) = (TokenId::generate(), SessionId::generate());
-        claims
-            .claim(token, &device("laptop-01"), holder, LONG)
-            .await
-            .unwrap();
-
-        assert_eq!(
-            claims
-                .claim(token, &device("desktop-02"), SessionId::generate(), LONG)
-                .await
-                .unwrap(),
-            Claim::Taken {
-                device: device("laptop-01"),
-                session: holder,
-            }
-        );
-        assert_eq!(
-            claims
-                .claim(token, &device("laptop-01"), SessionId::generate(), LONG)
-                .await
-                .unwrap(),
-            Claim::Held(holder)
-        );
+        contract::a_held_slot_is_taken_for_another_device_naming_the_holder(
+            &InMemorySessionClaims::default(),
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn the_slot_is_free_once_its_lease_ends() {
-        let claims = InMemorySessionClaims::default();
-        let token = TokenId::generate();
-        claims
-            .claim(token, &device("laptop-01"), SessionId::generate(), SHORT)
-            .await
-            .unwrap();
-        tokio::time::sleep(SHORT + Duration::from_millis(20)).await;
-
-        let newcomer = SessionId::generate();
-        assert_eq!(
-            claims
-                .claim(token, &device("desktop-02"), newcomer, LONG)
-                .await
-                .unwrap(),
-            Claim::Won
-        );
-        assert_eq!(
-            claims
-                .claim(token, &device("laptop-01"), SessionId::generate(), LONG)
-                .await
-                .unwrap(),
-            Claim::Taken {
-                device: device("desktop-02"),
-                session: newcomer,
-            }
-        );
+        contract::the_slot_is_free_once_its_lease_ends(
+            &InMemorySessionClaims::default(),
+            SHORT,
+            Duration::from_millis(20),
+        )
+        .await;
     }
 
     #[tokio::test]
     async fn only_the_holding_session_can_release_the_slot() {
-        let claims = InMemorySessionClaims::default();
-        let (token, holder) = (TokenId::generate(), SessionId::generate());
-        let (laptop, desktop) = (device("laptop-01"), device("desktop-02"));
-        claims.claim(token, &laptop, holder, LONG).await.unwrap();
-
-        claims.release(token, SessionId::generate()).await.unwrap();
-        assert!(matches!(
-            claims
-                .claim(token, &desktop, SessionId::generate(), LONG)
-                .await
-                .unwrap(),
-            Claim::Taken { .. }
-        ));
-
-        claims.release(token, holder).await.unwrap();
-        assert_eq!(
-            claims
-                .claim(token, &desktop, SessionId::generate(), LONG)
-                .await
-                .unwrap(),
-            Claim::Won
-        );
-        claims.release(TokenId::generate(), holder).await.unwrap();
+        contract::only_the_holding_session_can_release_the_slot(&InMemorySessionClaims::default())
+            .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn of_twenty_devices_racing_for_a_fresh_token_exactly_one_wins() {
-        let claims = Arc::new(InMemorySessionClaims::default());
-        let token = TokenId::generate();
-        let racers = (0..20)
-            .map(|i| {
-                let claims = Arc::clone(&claims);
-                let (device, candidate) =
-                    (device(&format!("device-{i:02}")), SessionId::generate());
-                tokio::spawn(async move {
-                    let claim = claims.claim(token, &device, candidate, LONG).await;
-                    (device, candidate, claim)
-                })
-            })
-            .collect::<Vec<_>>();
-
-        let mut winners = Vec::new();
-        let mut named = HashSet::new();
-        for racer in racers {
-            let (device, candidate, claim) = racer.await.unwrap();
-            match claim.unwrap() {
-                Claim::Won => winners.push((device, candidate)),
-                Claim::Taken { device, session } => {
-                    named.insert((device, session));
-                }
-                Claim::Held(session) => panic!("{device:?} held {session:?} of a fresh token"),
-            }
-        }
-        assert_eq!(winners.len(), 1, "{winners:?}");
-        assert_eq!(named, HashSet::from([winners.remove(0)]));
+        let claims: Arc<dyn SessionClaims> = Arc::new(InMemorySessionClaims::default());
+        contract::of_twenty_devices_racing_for_a_fresh_token_exactly_one_wins(&[claims]).await;
     }
 }

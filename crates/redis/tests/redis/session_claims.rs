@@ -2,25 +2,20 @@
 //! any other, freed by the lease or a release by its own session, and won
 //! by exactly one of many devices racing through two instances.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_redis::{Connection, Runtime, redis};
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::{Claim, SessionClaims};
-use zenzefi_domain::proxy::DeviceId;
 use zenzefi_domain::session::SessionId;
 use zenzefi_domain::token::TokenId;
 use zenzefi_redis::RedisSessionClaims;
+use zenzefi_testkit::contracts::session_claims::{self as contract, LONG, device};
 
 use crate::{pool_with_prefix, unique_prefix};
 
-const LONG: Duration = Duration::from_secs(60);
 const SHORT: Duration = Duration::from_millis(150);
-
-fn device(name: &str) -> DeviceId {
-    DeviceId::parse(name).unwrap()
-}
 
 /// The adapter and the key prefix it writes under.
 fn claims() -> Option<(RedisSessionClaims, String)> {
@@ -91,77 +86,20 @@ async fn a_free_slot_is_won_then_held_by_the_same_device_with_its_lease_renewed(
 #[tokio::test]
 async fn a_held_slot_is_taken_for_another_device_naming_the_holder() {
     let Some((claims, _)) = claims() else { return };
-    let (token, holder) = (TokenId::generate(), SessionId::generate());
-    claims
-        .claim(token, &device("laptop-01"), holder, LONG)
-        .await
-        .unwrap();
-
-    assert_eq!(
-        claims
-            .claim(token, &device("desktop-02"), SessionId::generate(), LONG)
-            .await
-            .unwrap(),
-        Claim::Taken {
-            device: device("laptop-01"),
-            session: holder,
-        }
-    );
-    // The refused claim changed nothing.
-    assert_eq!(
-        claims
-            .claim(token, &device("laptop-01"), SessionId::generate(), LONG)
-            .await
-            .unwrap(),
-        Claim::Held(holder)
-    );
+    contract::a_held_slot_is_taken_for_another_device_naming_the_holder(&claims).await;
 }
 
 #[tokio::test]
 async fn the_slot_is_free_once_its_lease_ends() {
     let Some((claims, _)) = claims() else { return };
-    let token = TokenId::generate();
-    claims
-        .claim(token, &device("laptop-01"), SessionId::generate(), SHORT)
-        .await
-        .unwrap();
-    tokio::time::sleep(SHORT + Duration::from_millis(100)).await;
-
-    assert_eq!(
-        claims
-            .claim(token, &device("desktop-02"), SessionId::generate(), LONG)
-            .await
-            .unwrap(),
-        Claim::Won
-    );
+    contract::the_slot_is_free_once_its_lease_ends(&claims, SHORT, Duration::from_millis(100))
+        .await;
 }
 
 #[tokio::test]
 async fn only_the_holding_session_can_release_the_slot() {
     let Some((claims, _)) = claims() else { return };
-    let (token, holder) = (TokenId::generate(), SessionId::generate());
-    let (laptop, desktop) = (device("laptop-01"), device("desktop-02"));
-    claims.claim(token, &laptop, holder, LONG).await.unwrap();
-
-    claims.release(token, SessionId::generate()).await.unwrap();
-    assert!(matches!(
-        claims
-            .claim(token, &desktop, SessionId::generate(), LONG)
-            .await
-            .unwrap(),
-        Claim::Taken { .. }
-    ));
-
-    claims.release(token, holder).await.unwrap();
-    assert_eq!(
-        claims
-            .claim(token, &desktop, SessionId::generate(), LONG)
-            .await
-            .unwrap(),
-        Claim::Won
-    );
-    // Releasing a free slot is not an error.
-    claims.release(TokenId::generate(), holder).await.unwrap();
+    contract::only_the_holding_session_can_release_the_slot(&claims).await;
 }
 
 #[tokio::test]
@@ -190,34 +128,9 @@ async fn of_twenty_devices_racing_through_two_instances_exactly_one_wins() {
     let (Some(first), Some(second)) = (pool_with_prefix(&prefix), pool_with_prefix(&prefix)) else {
         return;
     };
-    let instances = [
-        RedisSessionClaims::new(first),
-        RedisSessionClaims::new(second),
+    let instances: [Arc<dyn SessionClaims>; 2] = [
+        Arc::new(RedisSessionClaims::new(first)),
+        Arc::new(RedisSessionClaims::new(second)),
     ];
-    let token = TokenId::generate();
-    let racers = (0..20)
-        .map(|i| {
-            let claims = instances[i % 2].clone();
-            let (device, candidate) = (device(&format!("device-{i:02}")), SessionId::generate());
-            tokio::spawn(async move {
-                let claim = claims.claim(token, &device, candidate, LONG).await;
-                (device, candidate, claim)
-            })
-        })
-        .collect::<Vec<_>>();
-
-    let mut winners = Vec::new();
-    let mut named = HashSet::new();
-    for racer in racers {
-        let (device, candidate, claim) = racer.await.unwrap();
-        match claim.unwrap() {
-            Claim::Won => winners.push((device, candidate)),
-            Claim::Taken { device, session } => {
-                named.insert((device, session));
-            }
-            Claim::Held(session) => panic!("{device:?} held {session:?} of a fresh token"),
-        }
-    }
-    assert_eq!(winners.len(), 1, "{winners:?}");
-    assert_eq!(named, HashSet::from([winners.remove(0)]));
+    contract::of_twenty_devices_racing_for_a_fresh_token_exactly_one_wins(&instances).await;
 }
