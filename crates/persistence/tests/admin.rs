@@ -15,8 +15,7 @@ use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::ports::{
     AdminStore, Database, LedgerStore, SessionStore, TokenStore, UserStore,
 };
-use zenzefi_domain::proxy::DeviceId;
-use zenzefi_domain::session::{ProxySession, SessionActivity, SessionId};
+use zenzefi_domain::session::{ProxySession, SessionActivity};
 use zenzefi_domain::token::AccessToken;
 use zenzefi_domain::user::{Email, User, UserId};
 use zenzefi_domain::{Money, RequestContext};
@@ -158,21 +157,11 @@ async fn stored_token(
     token
 }
 
+/// A session of `token` opened at `at`, open or (without an end) closed.
 fn session(token: &AccessToken, at: OffsetDateTime, live: bool) -> ProxySession {
     ProxySession {
-        id: SessionId::generate(),
-        user_id: token.user_id,
-        token_id: token.id,
-        device_id: DeviceId::parse("device-0001").unwrap(),
-        ip: "203.0.113.7".parse().unwrap(),
-        user_agent: Some("ZenzefiClient/1.0".into()),
-        started_at: at,
-        last_activity: at,
-        ended_at: None,
-        end_reason: None,
-        bytes_transferred: 0,
-        request_count: 0,
         is_active: live,
+        ..fixtures::session(token, "device-0001", at)
     }
 }
 

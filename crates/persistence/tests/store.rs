@@ -14,12 +14,11 @@ use zenzefi_domain::ports::{
     Database, InsertSessionError, InsertUserError, JobRuns, LedgerStore, SessionStore, TokenStore,
     UserStore,
 };
-use zenzefi_domain::proxy::DeviceId;
 use zenzefi_domain::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use zenzefi_domain::token::{AccessToken, Scope, TokenId, TokenSecret};
 use zenzefi_domain::user::{Email, User, UserId, Username};
 use zenzefi_persistence::testing::TestDatabase;
-use zenzefi_testkit::fixtures;
+use zenzefi_testkit::fixtures::{self, ended, session};
 
 /// Now, in whole seconds: keeps round-trip comparisons exact on both
 /// backends (PostgreSQL stores microseconds).
@@ -432,35 +431,6 @@ async fn stored_token(test_db: &TestDatabase, owner: &User, seed: u8) -> AccessT
     let token = fixtures::token(owner.id, seed, now());
     test_db.db().insert_token(&token).await.unwrap();
     token
-}
-
-/// A live session of `token` from `device`, opened at `at`.
-fn session(token: &AccessToken, device: &str, at: OffsetDateTime) -> ProxySession {
-    ProxySession {
-        id: SessionId::generate(),
-        user_id: token.user_id,
-        token_id: token.id,
-        device_id: DeviceId::parse(device).unwrap(),
-        ip: "203.0.113.7".parse().unwrap(),
-        user_agent: Some("ZenzefiClient/1.0".into()),
-        started_at: at,
-        last_activity: at,
-        ended_at: None,
-        end_reason: None,
-        bytes_transferred: 0,
-        request_count: 0,
-        is_active: true,
-    }
-}
-
-/// `session` as it is once ended.
-fn ended(session: &ProxySession, reason: EndReason, at: OffsetDateTime) -> ProxySession {
-    ProxySession {
-        is_active: false,
-        ended_at: Some(at),
-        end_reason: Some(reason),
-        ..session.clone()
-    }
 }
 
 fn activity(

@@ -3,6 +3,8 @@
 
 use time::OffsetDateTime;
 use zenzefi_domain::Money;
+use zenzefi_domain::proxy::DeviceId;
+use zenzefi_domain::session::{EndReason, ProxySession, SessionId};
 use zenzefi_domain::token::{AccessToken, Scope, TokenSecret};
 use zenzefi_domain::user::{Email, PasswordHash, User, UserId, Username};
 
@@ -29,4 +31,33 @@ pub fn token(owner: UserId, seed: u8, now: OffsetDateTime) -> AccessToken {
         Money::from_cents(1800),
         now,
     )
+}
+
+/// A live session of `token` from `device`, opened at `at`.
+pub fn session(token: &AccessToken, device: &str, at: OffsetDateTime) -> ProxySession {
+    ProxySession {
+        id: SessionId::generate(),
+        user_id: token.user_id,
+        token_id: token.id,
+        device_id: DeviceId::parse(device).unwrap(),
+        ip: "203.0.113.7".parse().unwrap(),
+        user_agent: Some("ZenzefiClient/1.0".into()),
+        started_at: at,
+        last_activity: at,
+        ended_at: None,
+        end_reason: None,
+        bytes_transferred: 0,
+        request_count: 0,
+        is_active: true,
+    }
+}
+
+/// `session` as it is once ended for `reason` at `at`.
+pub fn ended(session: &ProxySession, reason: EndReason, at: OffsetDateTime) -> ProxySession {
+    ProxySession {
+        is_active: false,
+        ended_at: Some(at),
+        end_reason: Some(reason),
+        ..session.clone()
+    }
 }

@@ -187,9 +187,8 @@ impl<A: Access> SessionStore for MemStore<A> {
 mod tests {
     use time::Duration;
     use zenzefi_domain::ports::{Database, TokenStore};
-    use zenzefi_domain::proxy::DeviceId;
     use zenzefi_domain::token::AccessToken;
-    use zenzefi_testkit::fixtures::token;
+    use zenzefi_testkit::fixtures::{ended, session, token};
 
     use super::*;
     use crate::database::InMemoryDatabase;
@@ -200,33 +199,6 @@ mod tests {
         let stored = token(user, seed, T0);
         db.insert_token(&stored).await.unwrap();
         stored
-    }
-
-    fn session(token: &AccessToken, device: &str, at: OffsetDateTime) -> ProxySession {
-        ProxySession {
-            id: SessionId::generate(),
-            user_id: token.user_id,
-            token_id: token.id,
-            device_id: DeviceId::parse(device).unwrap(),
-            ip: "203.0.113.7".parse().unwrap(),
-            user_agent: Some("ZenzefiClient/1.0".into()),
-            started_at: at,
-            last_activity: at,
-            ended_at: None,
-            end_reason: None,
-            bytes_transferred: 0,
-            request_count: 0,
-            is_active: true,
-        }
-    }
-
-    fn ended(session: &ProxySession, reason: EndReason, at: OffsetDateTime) -> ProxySession {
-        ProxySession {
-            is_active: false,
-            ended_at: Some(at),
-            end_reason: Some(reason),
-            ..session.clone()
-        }
     }
 
     fn activity(session: &ProxySession, requests: u64, at: OffsetDateTime) -> SessionActivity {

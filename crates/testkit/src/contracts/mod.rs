@@ -2,3 +2,4 @@
 //! tests run these scenarios against it, next to the checks only it has.
 
 pub mod session_claims;
+pub mod stats;
