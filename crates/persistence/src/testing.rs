@@ -226,6 +226,30 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Runs each listed `async fn case(test_db: &TestDatabase)` on SQLite and,
+/// when `TEST_DATABASE_URL` is set, on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $case() {
+                let test_db = $crate::testing::TestDatabase::sqlite().await;
+                super::$case(&test_db).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $case() {
+                let Some(test_db) = $crate::testing::TestDatabase::postgres().await else {
+                    return;
+                };
+                super::$case(&test_db).await;
+            })*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -582,28 +582,7 @@ async fn stale_pending_deposits_are_canceled_in_batches_and_nothing_else(test_db
     );
 }
 
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $case() {
-                let test_db = zenzefi_persistence::testing::TestDatabase::sqlite().await;
-                super::$case(&test_db).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $case() {
-                let Some(test_db) = zenzefi_persistence::testing::TestDatabase::postgres().await else {
-                    return;
-                };
-                super::$case(&test_db).await;
-            })*
-        }
-    };
-}
-
-suite!(
+zenzefi_persistence::on_both_databases!(
     user_search_is_a_literal_case_insensitive_substring,
     users_are_newest_first_filtered_by_activity_and_paged_with_a_total,
     tokens_carry_owner_and_last_use_and_filter_by_user_and_usability,

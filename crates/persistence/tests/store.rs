@@ -752,28 +752,7 @@ async fn an_occurrence_is_claimed_once(test_db: &TestDatabase) {
     assert!(db.claim_occurrence("audit_retention", at).await.unwrap());
 }
 
-macro_rules! suite {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $case() {
-                let test_db = zenzefi_persistence::testing::TestDatabase::sqlite().await;
-                super::$case(&test_db).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $case() {
-                let Some(test_db) = zenzefi_persistence::testing::TestDatabase::postgres().await else {
-                    return;
-                };
-                super::$case(&test_db).await;
-            })*
-        }
-    };
-}
-
-suite!(
+zenzefi_persistence::on_both_databases!(
     users_round_trip,
     duplicates_are_reported_by_field,
     update_writes_flags_but_never_the_balance,
