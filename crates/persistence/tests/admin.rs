@@ -7,7 +7,7 @@ use futures::TryStreamExt;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use zenzefi_domain::admin::{
-    AuditFilter, AuditRecord, Owner, SessionFilter, TokenFilter, TokenRecord, UserFilter,
+    AuditFilter, AuditRecord, Owner, TokenFilter, TokenRecord, UserFilter,
 };
 use zenzefi_domain::audit::{AuditAction, AuditEntry, ResourceType};
 use zenzefi_domain::ledger::{EntryId, EntryKind, EntryStatus, LedgerEntry};
@@ -20,7 +20,7 @@ use zenzefi_domain::token::AccessToken;
 use zenzefi_domain::user::{Email, User, UserId};
 use zenzefi_domain::{Money, RequestContext};
 use zenzefi_persistence::testing::TestDatabase;
-use zenzefi_testkit::fixtures;
+use zenzefi_testkit::{contracts, fixtures};
 
 /// Now, in whole seconds: keeps round-trip comparisons exact on both
 /// backends (PostgreSQL stores microseconds).
@@ -426,64 +426,11 @@ async fn export_yields_every_row_newest_first_across_batches(test_db: &TestDatab
 }
 
 async fn sessions_filter_by_liveness_user_and_token_with_the_owner(test_db: &TestDatabase) {
-    let db = test_db.db();
-    let t = now();
-    let ann = stored_user(test_db, "ann", "ann@x.io", t).await;
-    let bob = stored_user(test_db, "bob", "bob@x.io", t).await;
-    let anns = stored_token(test_db, &ann, 1, t).await;
-    let anns_other = stored_token(test_db, &ann, 2, t).await;
-    let bobs = stored_token(test_db, &bob, 3, t).await;
-    let ended = session(&anns, t + Duration::milliseconds(500), false);
-    let live = session(&anns_other, t + Duration::seconds(1), true);
-    let bobs_live = session(&bobs, t + Duration::seconds(2), true);
-    for s in [&live, &bobs_live, &ended] {
-        db.insert_session(s).await.unwrap();
-    }
-    let ids = |filter: SessionFilter| async move {
-        let page = db.list_sessions(&filter, Page::default()).await.unwrap();
-        assert_eq!(page.total, page.items.len() as u64, "{filter:?}");
-        page.items.iter().map(|r| r.session.id).collect::<Vec<_>>()
-    };
-
-    assert_eq!(
-        ids(SessionFilter::default()).await,
-        [bobs_live.id, live.id, ended.id]
-    );
-    let active = SessionFilter {
-        active_only: true,
-        ..SessionFilter::default()
-    };
-    assert_eq!(ids(active).await, [bobs_live.id, live.id]);
-    let of_ann = SessionFilter {
-        user_id: Some(ann.id),
-        ..SessionFilter::default()
-    };
-    assert_eq!(ids(of_ann).await, [live.id, ended.id]);
-    let live_of_ann = SessionFilter {
-        active_only: true,
-        user_id: Some(ann.id),
-        token_id: None,
-    };
-    assert_eq!(ids(live_of_ann).await, [live.id]);
-    let of_token = SessionFilter {
-        token_id: Some(anns.id),
-        ..SessionFilter::default()
-    };
-    assert_eq!(ids(of_token).await, [ended.id]);
-
-    let page = db
-        .list_sessions(
-            &SessionFilter::default(),
-            Page {
-                limit: 1,
-                offset: 0,
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(page.total, 3);
-    assert_eq!(page.items[0].session, bobs_live);
-    assert_eq!(page.items[0].owner, owner(&bob));
+    contracts::admin_sessions::sessions_filter_by_liveness_user_and_token_with_the_owner(
+        test_db.db(),
+        now(),
+    )
+    .await;
 }
 
 async fn old_audit_rows_are_deleted_oldest_first_in_batches(test_db: &TestDatabase) {

@@ -271,10 +271,7 @@ mod tests {
     use zenzefi_domain::audit::{AuditAction, ResourceType};
     use zenzefi_domain::ledger::EntryId;
     use zenzefi_domain::ledger::LedgerEntry;
-    use zenzefi_domain::ports::{AuditStore, LedgerStore, SessionStore, TokenStore, UserStore};
-    use zenzefi_domain::proxy::DeviceId;
-    use zenzefi_domain::session::{ProxySession, SessionId};
-    use zenzefi_domain::token::AccessToken;
+    use zenzefi_domain::ports::{AuditStore, LedgerStore, TokenStore, UserStore};
     use zenzefi_domain::user::Email;
     use zenzefi_testkit::fixtures::{token, user};
 
@@ -514,67 +511,11 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_filter_by_liveness_user_and_token_and_carry_their_owner() {
-        let db = InMemoryDatabase::default();
-        let ann = stored_user(&db, "ann", "ann@x.io", 0).await;
-        let bob = stored_user(&db, "bob", "bob@x.io", 0).await;
-        let anns = token(ann.id, 1, at(0));
-        let bobs = token(bob.id, 2, at(0));
-        db.insert_token(&anns).await.unwrap();
-        db.insert_token(&bobs).await.unwrap();
-        let session = |t: &AccessToken, minutes: i64, live: bool| ProxySession {
-            id: SessionId::generate(),
-            user_id: t.user_id,
-            token_id: t.id,
-            device_id: DeviceId::parse("device-1").unwrap(),
-            ip: "203.0.113.7".parse().unwrap(),
-            user_agent: None,
-            started_at: at(minutes),
-            last_activity: at(minutes),
-            ended_at: None,
-            end_reason: None,
-            bytes_transferred: 0,
-            request_count: 0,
-            is_active: live,
-        };
-        let ended = session(&anns, 1, false);
-        let live = session(&anns, 2, true);
-        let bobs_live = session(&bobs, 3, true);
-        for s in [&ended, &live, &bobs_live] {
-            db.insert_session(s).await.unwrap();
-        }
-        let ids = |filter: SessionFilter| {
-            let db = db.clone();
-            async move {
-                let page = db.list_sessions(&filter, Page::default()).await.unwrap();
-                assert_eq!(page.total, page.items.len() as u64);
-                page.items.iter().map(|r| r.session.id).collect::<Vec<_>>()
-            }
-        };
-
-        assert_eq!(
-            ids(SessionFilter::default()).await,
-            [bobs_live.id, live.id, ended.id]
-        );
-        let active = SessionFilter {
-            active_only: true,
-            ..SessionFilter::default()
-        };
-        assert_eq!(ids(active).await, [bobs_live.id, live.id]);
-        let of_ann = SessionFilter {
-            user_id: Some(ann.id),
-            ..SessionFilter::default()
-        };
-        assert_eq!(ids(of_ann).await, [live.id, ended.id]);
-        let of_bobs_token = SessionFilter {
-            token_id: Some(bobs.id),
-            ..SessionFilter::default()
-        };
-        assert_eq!(ids(of_bobs_token).await, [bobs_live.id]);
-        let all = db
-            .list_sessions(&SessionFilter::default(), Page::default())
-            .await
-            .unwrap();
-        assert_eq!(all.items[0].owner.email, "bob@x.io");
+        zenzefi_testkit::contracts::admin_sessions::sessions_filter_by_liveness_user_and_token_with_the_owner(
+            &InMemoryDatabase::default(),
+            T0,
+        )
+        .await;
     }
 
     #[tokio::test]
