@@ -10,6 +10,7 @@ use zenzefi_domain::audit::AuditAction;
 use zenzefi_domain::auth::*;
 use zenzefi_domain::context::RequestContext;
 use zenzefi_domain::ports::{Database, UserStore};
+use zenzefi_domain::user::User;
 
 struct Harness {
     db: InMemoryDatabase,
@@ -28,6 +29,16 @@ fn harness(attempts_per_minute: u32) -> Harness {
         },
     );
     Harness { db, auth }
+}
+
+impl Harness {
+    /// Ann, registered with `password1`.
+    async fn ann(&self) -> User {
+        self.auth
+            .register(registration("ann@x.io", "ann"), &ctx())
+            .await
+            .unwrap()
+    }
 }
 
 fn ctx() -> RequestContext {
@@ -70,10 +81,7 @@ async fn registered_user_can_log_in_and_both_are_audited() {
 #[tokio::test]
 async fn duplicate_email_or_username_is_refused_and_nothing_is_written() {
     let h = harness(10);
-    h.auth
-        .register(registration("ann@x.io", "ann"), &ctx())
-        .await
-        .unwrap();
+    h.ann().await;
     let err = h
         .auth
         .register(registration("ANN@x.io", "bob"), &ctx())
@@ -96,10 +104,7 @@ async fn duplicate_email_or_username_is_refused_and_nothing_is_written() {
 #[tokio::test]
 async fn wrong_password_and_unknown_email_fail_alike_and_are_audited_without_password() {
     let h = harness(10);
-    h.auth
-        .register(registration("ann@x.io", "ann"), &ctx())
-        .await
-        .unwrap();
+    h.ann().await;
     let wrong = h
         .auth
         .login("ann@x.io", "password2".into(), &ctx())
@@ -133,11 +138,7 @@ async fn wrong_password_and_unknown_email_fail_alike_and_are_audited_without_pas
 #[tokio::test]
 async fn inactive_user_with_the_right_password_is_told_so() {
     let h = harness(10);
-    let mut user = h
-        .auth
-        .register(registration("ann@x.io", "ann"), &ctx())
-        .await
-        .unwrap();
+    let mut user = h.ann().await;
     user.is_active = false;
     h.db.update_user(&user).await.unwrap();
     let err = h
@@ -179,11 +180,7 @@ async fn attempts_over_the_limit_are_rejected_with_a_retry_delay() {
 #[tokio::test]
 async fn password_change_needs_the_current_password() {
     let h = harness(10);
-    let user = h
-        .auth
-        .register(registration("ann@x.io", "ann"), &ctx())
-        .await
-        .unwrap();
+    let user = h.ann().await;
     let change = |current: Option<&str>| {
         ProfileUpdate::parse(
             None,
@@ -229,11 +226,7 @@ async fn password_change_needs_the_current_password() {
 #[tokio::test]
 async fn profile_update_changes_and_clears_the_full_name() {
     let h = harness(10);
-    let user = h
-        .auth
-        .register(registration("ann@x.io", "ann"), &ctx())
-        .await
-        .unwrap();
+    let user = h.ann().await;
     let renamed = h
         .auth
         .update_profile(
@@ -263,11 +256,7 @@ async fn profile_update_changes_and_clears_the_full_name() {
 #[tokio::test]
 async fn an_uncommitted_unit_of_work_leaves_nothing_behind() {
     let h = harness(10);
-    let user = h
-        .auth
-        .register(registration("ann@x.io", "ann"), &ctx())
-        .await
-        .unwrap();
+    let user = h.ann().await;
     {
         let uow = h.db.begin().await.unwrap();
         let mut changed = uow.user_by_id(user.id).await.unwrap().unwrap();
@@ -301,11 +290,7 @@ async fn create_superuser_creates_once_then_promotes_idempotently() {
         .unwrap();
     assert!(!created && again.id == root.id);
 
-    let ann = h
-        .auth
-        .register(registration("ann@x.io", "ann"), &ctx())
-        .await
-        .unwrap();
+    let ann = h.ann().await;
     let (promoted, created) = h
         .auth
         .create_superuser(registration("ann@x.io", "ignored"), &ctx())
