@@ -86,80 +86,38 @@ impl TokenCache for InMemoryTokenCache {
 
 #[cfg(test)]
 mod tests {
-    use time::macros::datetime;
-    use uuid::Uuid;
-    use zenzefi_domain::token::{AccessToken, TokenId};
-    use zenzefi_domain::user::UserId;
-    use zenzefi_testkit::fixtures;
+    use zenzefi_testkit::contracts::token_cache as contract;
 
     use super::*;
 
-    const LONG: Duration = Duration::from_secs(60);
     const SHORT: Duration = Duration::from_millis(30);
+    const SLACK: Duration = Duration::from_millis(20);
 
-    /// The same entry on every call, so that hits compare equal.
-    fn entry() -> CachedToken {
-        CachedToken {
-            token: AccessToken {
-                id: TokenId(Uuid::from_u128(1)),
-                ..fixtures::token(
-                    UserId(Uuid::from_u128(2)),
-                    1,
-                    datetime!(2026-01-01 12:00 UTC),
-                )
-            },
-            user_active: true,
-        }
-    }
-
-    fn hash() -> TokenHash {
-        entry().token.token_hash
-    }
-
-    async fn wait_past(hold: Duration) {
-        tokio::time::sleep(hold + Duration::from_millis(20)).await;
+    #[tokio::test]
+    async fn a_put_entry_comes_back_whole_until_its_ttl_ends() {
+        contract::a_put_entry_comes_back_whole_until_its_ttl_ends(
+            &InMemoryTokenCache::default(),
+            SHORT,
+            SLACK,
+        )
+        .await;
     }
 
     #[tokio::test]
-    async fn a_put_entry_is_a_hit_until_its_ttl_ends() {
-        let cache = InMemoryTokenCache::default();
-        assert_eq!(cache.get(&hash()).await.unwrap(), CacheLookup::Miss);
-        cache.put(&hash(), &entry(), SHORT).await.unwrap();
-        assert_eq!(cache.get(&hash()).await.unwrap(), CacheLookup::Hit(entry()));
-        wait_past(SHORT).await;
-        assert_eq!(cache.get(&hash()).await.unwrap(), CacheLookup::Miss);
+    async fn a_put_after_an_invalidation_is_refused_until_the_window_ends() {
+        contract::a_put_after_an_invalidation_is_refused_until_the_window_ends(
+            &InMemoryTokenCache::default(),
+            SHORT,
+            SLACK,
+        )
+        .await;
     }
 
     #[tokio::test]
-    async fn an_invalidated_hash_refuses_fills_until_its_window_ends() {
-        let cache = InMemoryTokenCache::default();
-        cache.put(&hash(), &entry(), LONG).await.unwrap();
-        cache.invalidate(&[hash()], SHORT).await.unwrap();
-        assert_eq!(cache.get(&hash()).await.unwrap(), CacheLookup::Invalidated);
-        cache.put(&hash(), &entry(), LONG).await.unwrap();
-        assert_eq!(cache.get(&hash()).await.unwrap(), CacheLookup::Invalidated);
-
-        wait_past(SHORT).await;
-        assert_eq!(cache.get(&hash()).await.unwrap(), CacheLookup::Miss);
-        cache.put(&hash(), &entry(), LONG).await.unwrap();
-        assert_eq!(cache.get(&hash()).await.unwrap(), CacheLookup::Hit(entry()));
-    }
-
-    #[tokio::test]
-    async fn invalidation_covers_every_hash_given_and_no_other() {
-        let cache = InMemoryTokenCache::default();
-        let (a, b, c) = (TokenHash::of("a"), TokenHash::of("b"), TokenHash::of("c"));
-        cache.put(&c, &entry(), LONG).await.unwrap();
-        cache
-            .invalidate(&[a.clone(), b.clone()], LONG)
-            .await
-            .unwrap();
-        for invalidated in [&a, &b] {
-            assert_eq!(
-                cache.get(invalidated).await.unwrap(),
-                CacheLookup::Invalidated
-            );
-        }
-        assert_eq!(cache.get(&c).await.unwrap(), CacheLookup::Hit(entry()));
+    async fn an_invalidation_covers_every_hash_given_and_no_other() {
+        contract::an_invalidation_covers_every_hash_given_and_no_other(
+            &InMemoryTokenCache::default(),
+        )
+        .await;
     }
 }

@@ -4,3 +4,4 @@
 pub mod admin_sessions;
 pub mod session_claims;
 pub mod stats;
+pub mod token_cache;

@@ -1,0 +1,88 @@
+//! `TokenCache`: entries come back whole until their TTL ends, and an
+//! invalidation refuses every fill for its window.
+
+use std::time::Duration;
+
+use time::macros::datetime;
+use zenzefi_domain::ports::{CacheLookup, CachedToken, TokenCache};
+use zenzefi_domain::token::{AccessToken, Scope, TokenHash};
+use zenzefi_domain::user::UserId;
+
+use crate::fixtures;
+
+pub const LONG: Duration = Duration::from_secs(60);
+
+/// Every field set, sub-second times and a non-UTC offset included, so a
+/// lossy encoding would show.
+pub fn entry(seed: u8) -> CachedToken {
+    let bought = datetime!(2026-03-01 10:00:00.123456789 UTC);
+    CachedToken {
+        token: AccessToken {
+            scope: Scope::CertificatesOnly,
+            activated_at: Some(datetime!(2026-03-01 13:30:00.5 +03:00)),
+            ..fixtures::token(UserId::generate(), seed, bought)
+        },
+        user_active: true,
+    }
+}
+
+/// `short` is a TTL the adapter can let run out in a test; checks after it
+/// wait `short` plus `slack`.
+pub async fn a_put_entry_comes_back_whole_until_its_ttl_ends(
+    cache: &dyn TokenCache,
+    short: Duration,
+    slack: Duration,
+) {
+    let entry = entry(1);
+    let hash = &entry.token.token_hash;
+    assert_eq!(cache.get(hash).await.unwrap(), CacheLookup::Miss);
+    cache.put(hash, &entry, short).await.unwrap();
+    assert_eq!(
+        cache.get(hash).await.unwrap(),
+        CacheLookup::Hit(entry.clone())
+    );
+    tokio::time::sleep(short + slack).await;
+    assert_eq!(cache.get(hash).await.unwrap(), CacheLookup::Miss);
+}
+
+pub async fn a_put_after_an_invalidation_is_refused_until_the_window_ends(
+    cache: &dyn TokenCache,
+    short: Duration,
+    slack: Duration,
+) {
+    let entry = entry(2);
+    let hash = &entry.token.token_hash;
+    cache.put(hash, &entry, LONG).await.unwrap();
+    cache
+        .invalidate(std::slice::from_ref(hash), short)
+        .await
+        .unwrap();
+    assert_eq!(cache.get(hash).await.unwrap(), CacheLookup::Invalidated);
+    cache.put(hash, &entry, LONG).await.unwrap();
+    assert_eq!(cache.get(hash).await.unwrap(), CacheLookup::Invalidated);
+
+    tokio::time::sleep(short + slack).await;
+    assert_eq!(cache.get(hash).await.unwrap(), CacheLookup::Miss);
+    cache.put(hash, &entry, LONG).await.unwrap();
+    assert_eq!(
+        cache.get(hash).await.unwrap(),
+        CacheLookup::Hit(entry.clone())
+    );
+}
+
+pub async fn an_invalidation_covers_every_hash_given_and_no_other(cache: &dyn TokenCache) {
+    let kept = entry(3);
+    let kept_hash = &kept.token.token_hash;
+    cache.put(kept_hash, &kept, LONG).await.unwrap();
+    let hashes = [TokenHash::of("zzf_a"), TokenHash::of("zzf_b")];
+    cache.invalidate(&hashes, LONG).await.unwrap();
+    for hash in &hashes {
+        assert_eq!(cache.get(hash).await.unwrap(), CacheLookup::Invalidated);
+    }
+    assert_eq!(
+        cache.get(kept_hash).await.unwrap(),
+        CacheLookup::Hit(kept.clone())
+    );
+    // Nothing to invalidate is not an error.
+    cache.invalidate(&[], LONG).await.unwrap();
+}
