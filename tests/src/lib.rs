@@ -177,6 +177,22 @@ impl TestApp {
             .expect("a status line")
     }
 
+    /// Makes a registered user a superuser through the domain's port, as
+    /// `create-superuser` would.
+    pub async fn promote(&self, email: &str) {
+        use zenzefi_domain::ports::UserStore;
+        use zenzefi_domain::user::Email;
+
+        let db = self.database.db();
+        let mut user = db
+            .user_by_email(&Email::parse(email).unwrap())
+            .await
+            .unwrap()
+            .expect("a registered user");
+        user.is_superuser = true;
+        db.update_user(&user).await.unwrap();
+    }
+
     /// Registers a user and returns a bearer token for it.
     pub async fn signed_up(&self, email: &str, username: &str) -> String {
         assert_eq!(self.register(email, username).await.status(), 201);

@@ -4,8 +4,6 @@
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 use zenzefi_api::admin_routes;
-use zenzefi_domain::ports::UserStore;
-use zenzefi_domain::user::Email;
 use zenzefi_tests::upstream::FakeUpstream;
 use zenzefi_tests::{Backend, PASSWORD, TestApp, body, on_both_backends, problem};
 
@@ -16,23 +14,10 @@ async fn app_before(upstream: &FakeUpstream, backend: Backend) -> Option<TestApp
     TestApp::spawn_with(backend, move |s| s.upstream.url = url).await
 }
 
-/// Makes a registered user a superuser through the domain's port, as
-/// `create-superuser` would.
-async fn promote(app: &TestApp, email: &str) {
-    let db = app.database.db();
-    let mut user = db
-        .user_by_email(&Email::parse(email).unwrap())
-        .await
-        .unwrap()
-        .expect("a registered user");
-    user.is_superuser = true;
-    db.update_user(&user).await.unwrap();
-}
-
 /// A superuser `root@x.io`: `(jwt, user id)`.
 async fn superuser(app: &TestApp) -> (String, String) {
     let jwt = app.signed_up("root@x.io", "root").await;
-    promote(app, "root@x.io").await;
+    app.promote("root@x.io").await;
     let id = user_id(app, &jwt).await;
     (jwt, id)
 }

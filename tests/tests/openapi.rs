@@ -137,7 +137,7 @@ async fn every_documented_operation_reaches_a_handler() {
     let doc = document(&app).await;
     // Admin routes answer 401 before routing; a superuser gets through.
     let root = app.signed_up("root@x.io", "root").await;
-    promote(&app, "root@x.io").await;
+    app.promote("root@x.io").await;
     for (method, path) in operations(&doc).into_keys() {
         let concrete: Vec<String> = path
             .split('/')
@@ -164,21 +164,6 @@ async fn every_documented_operation_reaches_a_handler() {
         assert!(!fallback, "{method} {path} is not routed: {answer}");
     }
 }
-
-async fn promote(app: &TestApp, email: &str) {
-    use zenzefi_domain::ports::UserStore;
-    use zenzefi_domain::user::Email;
-
-    let db = app.database.db();
-    let mut user = db
-        .user_by_email(&Email::parse(email).unwrap())
-        .await
-        .unwrap()
-        .expect("a registered user");
-    user.is_superuser = true;
-    db.update_user(&user).await.unwrap();
-}
-
 #[tokio::test]
 async fn every_operation_declares_a_success_and_the_problems_it_can_answer() {
     let app = app().await;
