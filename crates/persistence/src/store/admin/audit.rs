@@ -19,7 +19,7 @@ use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::user::UserId;
 use zenzefi_domain::{PortError, RequestContext};
 
-use super::{count_where, owner_of, with_owner};
+use super::{owner_of, page_with_total, with_owner};
 use crate::entities::audit_logs::{self, Column, Entity};
 use crate::errors::{corrupt_row, port_error};
 use crate::ip::ip_text;
@@ -36,16 +36,13 @@ pub(super) async fn list(
 ) -> Result<Paged<AuditRecord>, PortError> {
     let backend = db.conn.get_database_backend();
     let condition = matching(backend, filter);
-    let query = newest_first(backend, condition.clone())
-        .limit(u64::from(page.limit))
-        .offset(page.offset)
-        .into_query();
-    // Two connections: the page and the count cost their maximum, not
-    // their sum (SQLite's single connection runs them one after the other).
-    let (rows, total) = futures::try_join!(
-        async { db.conn.query_all(&query).await.map_err(port_error) },
-        count_where(db, Entity, condition),
-    )?;
+    let (rows, total) = page_with_total(
+        db,
+        newest_first(backend, condition.clone()),
+        page,
+        condition,
+    )
+    .await?;
     let items = rows.iter().map(to_record).collect::<Result<_, _>>()?;
     Ok(Paged { items, total })
 }

@@ -4,15 +4,14 @@
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, IntoColumnRef, LikeExpr, Order};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait,
+    ColumnTrait, Condition, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder,
 };
 use zenzefi_domain::PortError;
 use zenzefi_domain::admin::{SessionFilter, SessionRecord, TokenFilter, TokenRecord, UserFilter};
 use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::user::User;
 
-use super::{count_where, required_owner, with_owner};
+use super::{page_with_total, required_owner, with_owner};
 use crate::entities::{access_tokens, proxy_sessions, users};
 use crate::errors::port_error;
 use crate::store::{SeaDatabase, sessions, tokens};
@@ -36,24 +35,21 @@ pub(super) async fn users(
                 .is_active
                 .map(|active| users::Column::IsActive.eq(active)),
         );
-    let rows = users::Entity::find()
+    let select = users::Entity::find()
         .filter(condition.clone())
         .order_by(
             timestamps::column(backend, (users::Entity, users::Column::CreatedAt)),
             Order::Desc,
         )
         // Rows of the same instant: ids are UUIDv7, later ones first.
-        .order_by_desc(users::Column::Id)
-        .limit(u64::from(page.limit))
-        .offset(page.offset)
-        .all(&db.conn);
-    let (rows, total) = futures::try_join!(
-        async { rows.await.map_err(port_error) },
-        count_where(db, users::Entity, condition),
-    )?;
+        .order_by_desc(users::Column::Id);
+    let (rows, total) = page_with_total(db, select, page, condition).await?;
     let items = rows
-        .into_iter()
-        .map(crate::store::users::to_domain)
+        .iter()
+        .map(|row| {
+            let stored = users::Model::from_query_result(row, "").map_err(port_error)?;
+            crate::store::users::to_domain(stored)
+        })
         .collect::<Result<_, _>>()?;
     Ok(Paged { items, total })
 }
@@ -71,7 +67,7 @@ pub(super) async fn tokens(
                 .map(|user| access_tokens::Column::UserId.eq(user.0)),
         )
         .add_option(filter.usable_at.map(|at| tokens::usable_at(backend, at)));
-    let query = with_owner(
+    let select = with_owner(
         access_tokens::Entity::find(),
         access_tokens::Column::UserId,
         JoinType::InnerJoin,
@@ -84,16 +80,8 @@ pub(super) async fn tokens(
         ),
         Order::Desc,
     )
-    .order_by_desc(access_tokens::Column::Id)
-    .limit(u64::from(page.limit))
-    .offset(page.offset)
-    .into_query();
-    let (rows, total) = futures::try_join!(
-        async { db.conn.query_all(&query).await.map_err(port_error) },
-        // Every token has its owner (a cascading foreign key), so the
-        // count needs no join.
-        count_where(db, access_tokens::Entity, condition),
-    )?;
+    .order_by_desc(access_tokens::Column::Id);
+    let (rows, total) = page_with_total(db, select, page, condition).await?;
     let items = rows
         .iter()
         .map(|row| {
@@ -120,7 +108,7 @@ pub(super) async fn sessions(
         .add_option(filter.active_only.then(|| Column::IsActive.eq(true)))
         .add_option(filter.user_id.map(|user| Column::UserId.eq(user.0)))
         .add_option(filter.token_id.map(|token| Column::TokenId.eq(token.0)));
-    let query = with_owner(
+    let select = with_owner(
         sessions::select_sessions(backend),
         Column::UserId,
         JoinType::InnerJoin,
@@ -130,14 +118,8 @@ pub(super) async fn sessions(
         timestamps::column(backend, (Entity, Column::StartedAt)),
         Order::Desc,
     )
-    .order_by_desc(Column::Id)
-    .limit(u64::from(page.limit))
-    .offset(page.offset)
-    .into_query();
-    let (rows, total) = futures::try_join!(
-        async { db.conn.query_all(&query).await.map_err(port_error) },
-        count_where(db, Entity, condition),
-    )?;
+    .order_by_desc(Column::Id);
+    let (rows, total) = page_with_total(db, select, page, condition).await?;
     let items = rows
         .iter()
         .map(|row| {

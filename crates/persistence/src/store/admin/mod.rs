@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use sea_orm::sea_query::{Expr, Func, IntoTableRef, Query};
 use sea_orm::{
-    Condition, ConnectionTrait, EntityTrait, JoinType, QueryResult, QuerySelect, RelationDef,
-    Select,
+    Condition, ConnectionTrait, EntityTrait, JoinType, QueryResult, QuerySelect, QueryTrait,
+    RelationDef, Select,
 };
 use time::OffsetDateTime;
 use zenzefi_domain::PortError;
@@ -84,6 +84,27 @@ impl AdminStore for SeaDatabase {
     ) -> Result<u64, PortError> {
         retention::cancel_pending_before(self, cutoff, now, batch).await
     }
+}
+
+/// One `page` of `select` and how many rows `condition` matches in all.
+/// Two connections: the page and the count cost their maximum, not their
+/// sum (SQLite's single connection runs them one after the other).
+async fn page_with_total<E: EntityTrait>(
+    db: &SeaDatabase,
+    select: Select<E>,
+    page: Page,
+    condition: Condition,
+) -> Result<(Vec<QueryResult>, u64), PortError> {
+    let query = select
+        .limit(u64::from(page.limit))
+        .offset(page.offset)
+        .into_query();
+    futures::try_join!(
+        async { db.conn.query_all(&query).await.map_err(port_error) },
+        // Each listed row belongs to one row of E (the owner join is to
+        // a required foreign key), so the count needs no join.
+        count_where(db, E::default(), condition),
+    )
 }
 
 /// `SELECT COUNT(*) FROM table WHERE condition`, without the sub-select
