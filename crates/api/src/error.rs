@@ -13,8 +13,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use zenzefi_domain::PortError;
 use zenzefi_domain::admin::AdminError;
+use zenzefi_domain::admission::Refusal;
 use zenzefi_domain::auth::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
 use zenzefi_domain::currency::SettleError;
+use zenzefi_domain::sessions::TerminateError;
 use zenzefi_domain::tokens::{PurchaseError, RevokeError};
 use zenzefi_domain::validation::ValidationErrors;
 
@@ -373,5 +375,34 @@ impl From<AdminError> for ApiError {
             ),
             AdminError::Port(e) => e.into(),
         }
+    }
+}
+
+impl From<TerminateError> for ApiError {
+    fn from(err: TerminateError) -> Self {
+        match err {
+            TerminateError::NotFound => Self::new(
+                StatusCode::NOT_FOUND,
+                "session_not_found",
+                "You have no session with this id",
+            ),
+            TerminateError::Port(e) => e.into(),
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(err: Refusal) -> Self {
+        let (status, code) = match err {
+            Refusal::Port(e) => return e.into(),
+            Refusal::UserInactive => return user_inactive(),
+            Refusal::DeviceIdRequired => (StatusCode::BAD_REQUEST, "device_id_required"),
+            Refusal::InvalidDeviceId => (StatusCode::BAD_REQUEST, "invalid_device_id"),
+            Refusal::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+            Refusal::InvalidPath(_) => (StatusCode::BAD_REQUEST, "invalid_path"),
+            Refusal::ScopeDenied => (StatusCode::FORBIDDEN, "scope_denied"),
+            Refusal::DeviceConflict => (StatusCode::CONFLICT, "device_conflict"),
+        };
+        Self::new(status, code, err.to_string())
     }
 }

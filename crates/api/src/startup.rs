@@ -14,6 +14,7 @@ use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, from_
 use actix_web::{App, HttpServer, web};
 use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_database};
 use zenzefi_domain::PortError;
+use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
 use zenzefi_domain::sessions::SessionService;
 
@@ -110,12 +111,14 @@ impl Application {
             sessions.clone(),
             Duration::from_millis(settings.sessions.flush_interval_ms.max(1)),
         );
+        let tokens = Arc::new(infra.token_service(settings)?);
+        let admission = Arc::new(ProxyAdmission::new(tokens.clone(), sessions.clone()));
         let state = web::Data::new(AppState {
             auth,
             sessions: sessions.clone(),
             currency: infra.currency_service(settings)?,
-            tokens: infra.token_service(settings)?,
-            admin: infra.admin_service(),
+            admin: infra.admin_service(tokens.clone()),
+            tokens,
             jwt: JwtCodec::new(
                 settings.auth.jwt_secret.expose().as_bytes(),
                 settings.jwt_ttl(),
@@ -151,7 +154,7 @@ impl Application {
             .map(|_| {
                 Ok(web::Data::new(Proxy {
                     upstream: Upstream::new(&settings.upstream)?,
-                    sessions: sessions.clone(),
+                    admission: admission.clone(),
                 }))
             })
             .collect::<Result<Vec<_>, UpstreamConfigError>>()?;

@@ -16,7 +16,7 @@ use crate::jwt::JwtCodec;
 pub struct AppState {
     pub auth: AuthService,
     pub currency: CurrencyService,
-    pub tokens: TokenService,
+    pub tokens: Arc<TokenService>,
     pub sessions: Arc<SessionService>,
     pub admin: AdminService,
     pub jwt: JwtCodec,

@@ -3,6 +3,7 @@
 //! implement [`ports`] and the api/worker crates wire them together.
 
 pub mod admin;
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod context;

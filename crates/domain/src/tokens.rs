@@ -1,4 +1,4 @@
-//! Access-token use-cases (SPEC §6): pricing, purchase, listing, revocation
+//! Access-token use-cases: pricing, purchase, listing, revocation
 //! with refund, and the two-tier validation the proxy relies on.
 
 use std::sync::Arc;
@@ -12,9 +12,10 @@ use crate::context::RequestContext;
 use crate::error::PortError;
 use crate::ledger::{EntryKind, LedgerEntry};
 use crate::money::Money;
-use crate::ports::{CacheLookup, CachedToken, Clock, Database, Entropy, TokenCache};
+use crate::ports::{CacheLookup, CachedToken, Clock, Database, Entropy, SessionClaims, TokenCache};
 use crate::pricing::Pricing;
 use crate::session::EndReason;
+use crate::sessions::release_after_commit;
 use crate::token::{AccessToken, Scope, TokenHash, TokenId, TokenSecret};
 use crate::user::UserId;
 use crate::validation::ValidationErrors;
@@ -109,9 +110,17 @@ pub enum ValidateError {
     Port(#[from] PortError),
 }
 
+/// Who revokes a token: its owner (refunded) or an operator (no refund).
+#[derive(Debug, Clone, Copy)]
+enum Revoker {
+    Owner(UserId),
+    Operator(UserId),
+}
+
 pub struct TokenService {
     db: Arc<dyn Database>,
     cache: Arc<dyn TokenCache>,
+    claims: Arc<dyn SessionClaims>,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     pricing: Pricing,
@@ -121,6 +130,7 @@ impl TokenService {
     pub fn new(
         db: Arc<dyn Database>,
         cache: Arc<dyn TokenCache>,
+        claims: Arc<dyn SessionClaims>,
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
         pricing: Pricing,
@@ -128,6 +138,7 @@ impl TokenService {
         Self {
             db,
             cache,
+            claims,
             clock,
             entropy,
             pricing,
@@ -223,25 +234,55 @@ impl TokenService {
         id: TokenId,
         ctx: &RequestContext,
     ) -> Result<Revocation, RevokeError> {
+        self.revoke_as(Revoker::Owner(user), id, ctx).await
+    }
+
+    /// An operator revokes any user's token, without refund.
+    pub async fn force_revoke(
+        &self,
+        actor: UserId,
+        id: TokenId,
+        ctx: &RequestContext,
+    ) -> Result<(), RevokeError> {
+        self.revoke_as(Revoker::Operator(actor), id, ctx)
+            .await
+            .map(drop)
+    }
+
+    /// Revocation, whoever asks: marks the token revoked, ends its live
+    /// session, books the refund the revoker is due and the audit row, all
+    /// in one unit of work; every instance forgets the token before the
+    /// commit, and the session's slot is freed after it.
+    async fn revoke_as(
+        &self,
+        revoker: Revoker,
+        id: TokenId,
+        ctx: &RequestContext,
+    ) -> Result<Revocation, RevokeError> {
         let now = self.clock.now();
         let uow = self.db.begin().await?;
-        let token = match uow.token_by_id(id).await? {
-            Some(token) if token.user_id == user => token,
+        let token = match (uow.token_by_id(id).await?, revoker) {
+            (Some(token), Revoker::Owner(user)) if token.user_id == user => token,
+            (Some(token), Revoker::Operator(_)) => token,
             _ => return Err(RevokeError::NotFound),
         };
         if !uow.revoke_token(id, now).await? {
             return Err(RevokeError::AlreadyRevoked);
         }
-        uow.end_live_session_of_token(id, EndReason::Revoked, now)
+        let session = uow
+            .end_live_session_of_token(id, EndReason::Revoked, now)
             .await?;
-        let refund = token.refund_at(now);
+        let refund = match revoker {
+            Revoker::Owner(_) => token.refund_at(now),
+            Revoker::Operator(_) => Money::ZERO,
+        };
         let balance_after = if refund > Money::ZERO {
             let balance = uow
-                .adjust_balance(user, refund)
+                .adjust_balance(token.user_id, refund)
                 .await?
                 .ok_or_else(|| PortError::unexpected("refund for a missing user"))?;
             uow.insert_entry(&LedgerEntry::settled(
-                user,
+                token.user_id,
                 refund,
                 EntryKind::Refund,
                 format!("Refund for access token {}", token.token_prefix),
@@ -250,20 +291,37 @@ impl TokenService {
             .await?;
             balance
         } else {
-            uow.user_by_id(user)
+            uow.user_by_id(token.user_id)
                 .await?
                 .map_or(Money::ZERO, |u| u.balance)
         };
+        let (action, actor, details) = match revoker {
+            Revoker::Owner(user) => (
+                AuditAction::TokenRevoke,
+                user,
+                json!({
+                    "token_prefix": token.token_prefix,
+                    "refund": refund.to_string(),
+                    "balance_after": balance_after.to_string(),
+                }),
+            ),
+            Revoker::Operator(actor) => (
+                AuditAction::AdminForceRevoke,
+                actor,
+                json!({
+                    "owner_id": token.user_id.0,
+                    "token_prefix": token.token_prefix,
+                    "refund": refund.to_string(),
+                    "ended_session": session.map(|s| s.0),
+                }),
+            ),
+        };
         uow.append_audit(&AuditEntry::new(
-            AuditAction::TokenRevoke,
+            action,
             ResourceType::AccessToken,
             Some(id.0),
-            Some(user),
-            json!({
-                "token_prefix": token.token_prefix,
-                "refund": refund.to_string(),
-                "balance_after": balance_after.to_string(),
-            }),
+            Some(actor),
+            details,
             ctx,
             now,
         ))
@@ -273,6 +331,9 @@ impl TokenService {
             .invalidate(std::slice::from_ref(&token.token_hash), INVALIDATION_WINDOW)
             .await?;
         uow.commit().await?;
+        if let Some(session) = session {
+            release_after_commit(self.claims.as_ref(), id, session).await;
+        }
         Ok(Revocation {
             refund,
             balance_after,
@@ -293,9 +354,12 @@ impl TokenService {
             Ok(CacheLookup::Hit(entry)) => (Some(entry), false),
             Ok(CacheLookup::Miss) => (None, true),
             Ok(CacheLookup::Invalidated) => (None, false),
+            // No invalidation can succeed while the cache is unreachable
+            // (they fail closed), so what the database says may be kept.
+            // The adapter reports the outage once, not per request.
             Err(err) => {
-                tracing::warn!(error = %err, "token cache unavailable; reading the database");
-                (None, false)
+                tracing::debug!(error = %err, "token cache unavailable; reading the database");
+                (None, true)
             }
         };
         if entry.is_none() {

@@ -35,7 +35,7 @@ struct Harness {
     db: InMemoryDatabase,
     clock: Arc<ManualClock>,
     currency: CurrencyService,
-    tokens: TokenService,
+    tokens: Arc<TokenService>,
     /// Shares the token service's cache, as one process does.
     admin: AdminService,
 }
@@ -45,25 +45,29 @@ fn harness() -> Harness {
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
     let prices = BTreeMap::from([(1, Money::from_cents(100)), (24, Money::from_cents(1800))]);
     let cache = Arc::new(InMemoryTokenCache::default());
+    let claims = Arc::new(InMemorySessionClaims::default());
+    let tokens = Arc::new(TokenService::new(
+        Arc::new(db.clone()),
+        cache.clone(),
+        claims.clone(),
+        clock.clone(),
+        Arc::new(CountingEntropy::default()),
+        Pricing::new(prices),
+    ));
     Harness {
         currency: CurrencyService::new(
             Arc::new(db.clone()),
             clock.clone(),
             Money::from_cents(1000),
         ),
-        tokens: TokenService::new(
-            Arc::new(db.clone()),
-            cache.clone(),
-            clock.clone(),
-            Arc::new(CountingEntropy::default()),
-            Pricing::new(prices),
-        ),
         admin: AdminService::new(
             Arc::new(db.clone()),
             cache,
-            Arc::new(InMemorySessionClaims::default()),
+            claims,
+            tokens.clone(),
             clock.clone(),
         ),
+        tokens,
         db,
         clock,
     }

@@ -13,7 +13,8 @@ use http_body::Body;
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
-use zenzefi_domain::ports::{ProxyExchange, SessionTracker};
+use zenzefi_domain::admission::ProxyAdmission;
+use zenzefi_domain::ports::ProxyExchange;
 use zenzefi_domain::session::SessionId;
 
 use crate::upstream::OutgoingBody;
@@ -22,11 +23,11 @@ use crate::upstream::OutgoingBody;
 /// to keep both sides busy, few enough that memory stays flat.
 const UPLOAD_CHUNKS_IN_FLIGHT: usize = 8;
 
-/// Reports an exchange to the session tracker exactly once, when dropped:
+/// Reports an exchange to the admission exactly once, when dropped:
 /// after the response body ended, the client went away, or the request
 /// failed before that.
 pub struct ExchangeReport {
-    tracker: Arc<dyn SessionTracker>,
+    admission: Arc<ProxyAdmission>,
     exchange: ProxyExchange,
     session: SessionId,
     bytes: Arc<AtomicU64>,
@@ -34,12 +35,12 @@ pub struct ExchangeReport {
 
 impl ExchangeReport {
     pub fn new(
-        tracker: Arc<dyn SessionTracker>,
+        admission: Arc<ProxyAdmission>,
         exchange: ProxyExchange,
         session: SessionId,
     ) -> Self {
         Self {
-            tracker,
+            admission,
             exchange,
             session,
             bytes: Arc::default(),
@@ -54,7 +55,7 @@ impl ExchangeReport {
 impl Drop for ExchangeReport {
     fn drop(&mut self) {
         let bytes = self.bytes.load(Ordering::Relaxed);
-        self.tracker.finished(&self.exchange, self.session, bytes);
+        self.admission.finish(&self.exchange, self.session, bytes);
     }
 }
 

@@ -1,9 +1,8 @@
-//! The proxy's own refusals, with SPEC §7's codes.
+//! What goes wrong in the transport of a proxied request: a method or
+//! target HTTP cannot forward, or an upstream that does not answer. The
+//! admission's refusals are the domain's (mapped in `crate::error`).
 
 use actix_web::http::StatusCode;
-use zenzefi_domain::ports::AdmitError;
-use zenzefi_domain::proxy::UnsafePath;
-use zenzefi_domain::tokens::ValidateError;
 
 use crate::error::ApiError;
 use crate::upstream::UpstreamError;
@@ -12,18 +11,8 @@ use crate::upstream::UpstreamError;
 pub enum ProxyError {
     #[error("method not forwarded")]
     MethodNotForwarded,
-    #[error("X-Device-ID is required")]
-    DeviceIdRequired,
-    #[error("X-Device-ID must be 8–255 visible ASCII characters")]
-    InvalidDeviceId,
-    #[error("missing, unknown, expired or revoked token")]
-    InvalidToken,
-    #[error("{0}")]
-    InvalidPath(UnsafePath),
     #[error("the request target cannot be forwarded")]
     UnforwardableTarget,
-    #[error("this token's scope does not cover the path")]
-    ScopeDenied,
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
     #[error("{0}")]
@@ -45,13 +34,7 @@ impl From<ProxyError> for ApiError {
             ProxyError::MethodNotForwarded => {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
             }
-            ProxyError::DeviceIdRequired => (StatusCode::BAD_REQUEST, "device_id_required"),
-            ProxyError::InvalidDeviceId => (StatusCode::BAD_REQUEST, "invalid_device_id"),
-            ProxyError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
-            ProxyError::InvalidPath(_) | ProxyError::UnforwardableTarget => {
-                (StatusCode::BAD_REQUEST, "invalid_path")
-            }
-            ProxyError::ScopeDenied => (StatusCode::FORBIDDEN, "scope_denied"),
+            ProxyError::UnforwardableTarget => (StatusCode::BAD_REQUEST, "invalid_path"),
             ProxyError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             ProxyError::UpstreamUnavailable(cause) => {
                 tracing::warn!(error = %cause, "upstream unavailable");
@@ -64,32 +47,5 @@ impl From<ProxyError> for ApiError {
             other => other.to_string(),
         };
         ApiError::new(status, code, detail)
-    }
-}
-
-impl From<ValidateError> for ApiError {
-    fn from(err: ValidateError) -> Self {
-        match err {
-            ValidateError::Invalid => ProxyError::InvalidToken.into(),
-            ValidateError::UserInactive => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "user_inactive",
-                "This account is deactivated",
-            ),
-            ValidateError::Port(e) => e.into(),
-        }
-    }
-}
-
-impl From<AdmitError> for ApiError {
-    fn from(err: AdmitError) -> Self {
-        match err {
-            AdmitError::DeviceConflict => ApiError::new(
-                StatusCode::CONFLICT,
-                "device_conflict",
-                "Another device is using this token",
-            ),
-            AdmitError::Port(e) => e.into(),
-        }
     }
 }

@@ -1,5 +1,7 @@
-//! `ANY /api/v1/proxy/{path}` and `GET /api/v1/proxy/status` (SPEC §7):
-//! checks in the SPEC's order, then a streaming forward to the upstream.
+//! `ANY /api/v1/proxy/{path}` and `GET /api/v1/proxy/status`: the HTTP side
+//! of proxying. A request is parsed, handed to the domain's admission, and
+//! if admitted streamed to the upstream and back; the admission hears when
+//! the upstream answered and when both bodies are done.
 
 mod body;
 mod errors;
@@ -19,9 +21,8 @@ use http::Response;
 use http::header::{HeaderName, HeaderValue};
 use http_body::Body;
 use hyper::body::Incoming;
-use zenzefi_domain::ports::{ProxyExchange, SessionTracker};
-use zenzefi_domain::proxy::{DeviceId, ProxyPath};
-use zenzefi_domain::token::AccessToken;
+use zenzefi_domain::admission::{Admitted, ProxyAdmission, ProxyRequest};
+use zenzefi_domain::proxy::ProxyPath;
 
 use self::body::{Download, ExchangeReport, upload};
 use self::errors::ProxyError;
@@ -45,10 +46,11 @@ const FORWARDED_METHODS: [Method; 7] = [
     Method::OPTIONS,
 ];
 
-/// What the proxy needs besides the use-cases.
+/// What a proxying HTTP worker holds: its own upstream client and the
+/// shared admission.
 pub struct Proxy {
     pub upstream: Upstream,
-    pub sessions: Arc<dyn SessionTracker>,
+    pub admission: Arc<ProxyAdmission>,
 }
 
 /// The route label of every forwarded request.
@@ -66,12 +68,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 fn header(req: &HttpRequest, name: impl AsHeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-/// The token named by `X-Access-Token`, valid right now; never activates.
-async fn presented_token(req: &HttpRequest, state: &AppState) -> Result<AccessToken, ApiError> {
-    let presented = header(req, names::client::ACCESS_TOKEN).ok_or(ProxyError::InvalidToken)?;
-    Ok(state.tokens.validate(presented, false).await?)
 }
 
 /// Every refusal and failure is counted under its problem code.
@@ -96,30 +92,27 @@ async fn forward_checked(
     if !FORWARDED_METHODS.contains(req.method()) {
         return Err(ProxyError::MethodNotForwarded.into());
     }
-    let device = match header(&req, names::client::DEVICE_ID) {
-        None => return Err(ProxyError::DeviceIdRequired.into()),
-        Some(raw) => DeviceId::parse(raw).ok_or(ProxyError::InvalidDeviceId)?,
-    };
-    let token = presented_token(&req, state).await?;
-    // The raw target, before actix or anyone decodes it.
-    let raw_path = req.uri().path().strip_prefix(PREFIX).unwrap_or_default();
-    let path = ProxyPath::parse(raw_path).map_err(ProxyError::InvalidPath)?;
-    if !token.scope.allows(&path) {
-        return Err(ProxyError::ScopeDenied.into());
-    }
     let ctx = request_context(&req);
-    let exchange = ProxyExchange {
-        user_id: token.user_id,
-        token_id: token.id,
-        device_id: device,
-        ip: ctx.ip,
-        user_agent: ctx.user_agent,
-    };
-    let session = proxy.sessions.admit(&exchange).await?;
-    let report = ExchangeReport::new(proxy.sessions.clone(), exchange, session);
-
+    let admitted = proxy
+        .admission
+        .admit(ProxyRequest {
+            // The raw target, before actix or anyone decodes it.
+            raw_path: req.uri().path().strip_prefix(PREFIX).unwrap_or_default(),
+            device_id: header(&req, names::client::DEVICE_ID),
+            access_token: header(&req, names::client::ACCESS_TOKEN),
+            client_ip: ctx.ip,
+            user_agent: ctx.user_agent.as_deref(),
+        })
+        .await?;
+    let Admitted {
+        token,
+        path,
+        exchange,
+        session,
+    } = admitted;
     let upstream = &proxy.upstream;
     let request = upstream_request(&req, upstream, &path, state.trust_forwarded_for)?;
+    let report = ExchangeReport::new(proxy.admission.clone(), exchange, session);
     let body = if has_body(&req) {
         upload(payload, &report)
     } else {
@@ -127,24 +120,22 @@ async fn forward_checked(
     };
     let request = request.map(|()| body);
 
-    let scope = token.scope;
     let sent = upstream.send(request, upstream.request_timeout).await;
     let latency = started.elapsed();
     let answered: Result<Response<Incoming>, ApiError> = match sent {
         Err(err) => Err(ProxyError::from(err).into()),
-        // The first proxied request that got an answer starts the token's clock.
-        Ok(response) => state
-            .tokens
-            .activate(token)
+        Ok(response) => proxy
+            .admission
+            .answered(&token)
             .await
-            .map(|_| response)
+            .map(|()| response)
             .map_err(ApiError::from),
     };
     let status = match &answered {
         Ok(response) => response.status().as_u16(),
         Err(err) => err.status_code().as_u16(),
     };
-    metrics::proxied(req.method(), status, scope, latency);
+    metrics::proxied(req.method(), status, token.scope, latency);
     let head_request = req.method() == Method::HEAD;
     Ok(relay(
         answered?,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::presented_token;
+use super::{Proxy, header, names};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -27,8 +27,12 @@ struct ProxyStatus {
 pub async fn status(
     req: HttpRequest,
     state: web::Data<AppState>,
+    proxy: web::Data<Proxy>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = presented_token(&req, &state).await?;
+    let token = proxy
+        .admission
+        .presented(header(&req, names::client::ACCESS_TOKEN))
+        .await?;
     let remaining = match token.expires_at() {
         Some(end) => (end - state.clock.now()).whole_seconds().max(0),
         None => token.duration().whole_seconds(),

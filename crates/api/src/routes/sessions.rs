@@ -1,14 +1,13 @@
-//! A user's own proxy sessions (SPEC §7): list them, end one (e.g. to move
+//! A user's own proxy sessions: list them, end one (e.g. to move
 //! the token to another device).
 
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::session::{ProxySession, SessionId};
-use zenzefi_domain::sessions::TerminateError;
 
 use super::Endpoint;
 use super::pagination::{PageQuery, PagedResponse};
@@ -144,17 +143,4 @@ async fn end(
         terminated: true,
         session_id: id,
     }))
-}
-
-impl From<TerminateError> for ApiError {
-    fn from(err: TerminateError) -> Self {
-        match err {
-            TerminateError::NotFound => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "session_not_found",
-                "You have no session with this id",
-            ),
-            TerminateError::Port(e) => e.into(),
-        }
-    }
 }

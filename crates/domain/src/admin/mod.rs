@@ -1,4 +1,4 @@
-//! Operators' use-cases (SPEC §8, seed Task 2). Every change writes its
+//! Operators' use-cases. Every change writes its
 //! audit row in the same unit of work; the caller has already been checked
 //! to be a superuser by the transport.
 
@@ -19,8 +19,9 @@ use crate::money::Money;
 use crate::page::{Page, Paged};
 use crate::ports::{Clock, Database, SessionClaims, TokenCache, UnitOfWork};
 use crate::session::{EndReason, SessionId};
+use crate::sessions::release_after_commit;
 use crate::token::{TokenHash, TokenId};
-use crate::tokens::INVALIDATION_WINDOW;
+use crate::tokens::{INVALIDATION_WINDOW, RevokeError, TokenService};
 use crate::user::{User, UserId};
 use crate::validation::ValidationErrors;
 
@@ -58,6 +59,16 @@ impl UserPatch {
     }
 }
 
+impl From<RevokeError> for AdminError {
+    fn from(err: RevokeError) -> Self {
+        match err {
+            RevokeError::NotFound => Self::TokenNotFound,
+            RevokeError::AlreadyRevoked => Self::AlreadyRevoked,
+            RevokeError::Port(e) => Self::Port(e),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("no such user")]
@@ -80,6 +91,7 @@ pub struct AdminService {
     db: Arc<dyn Database>,
     cache: Arc<dyn TokenCache>,
     claims: Arc<dyn SessionClaims>,
+    tokens: Arc<TokenService>,
     clock: Arc<dyn Clock>,
 }
 
@@ -88,12 +100,14 @@ impl AdminService {
         db: Arc<dyn Database>,
         cache: Arc<dyn TokenCache>,
         claims: Arc<dyn SessionClaims>,
+        tokens: Arc<TokenService>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             db,
             cache,
             claims,
+            tokens,
             clock,
         }
     }
@@ -185,7 +199,8 @@ impl AdminService {
         uow.update_user(&after).await?;
         let deactivated = before.is_active && !after.is_active;
         let ended = if deactivated {
-            self.end_user_sessions(uow.as_ref(), target, now).await?
+            uow.end_live_sessions_of_user(target, EndReason::Revoked, now)
+                .await?
         } else {
             Vec::new()
         };
@@ -207,7 +222,7 @@ impl AdminService {
         uow.commit().await?;
         // Free the devices' slots, so that a reactivated user starts afresh.
         for (token, session) in ended {
-            self.claims.release(token, session).await?;
+            release_after_commit(self.claims.as_ref(), token, session).await;
         }
         Ok(after)
     }
@@ -244,25 +259,6 @@ impl AdminService {
         Ok(target)
     }
 
-    /// Ends the live session of each of the user's tokens; returns them.
-    async fn end_user_sessions(
-        &self,
-        uow: &dyn UnitOfWork,
-        user: UserId,
-        now: time::OffsetDateTime,
-    ) -> Result<Vec<(TokenId, SessionId)>, PortError> {
-        let mut ended = Vec::new();
-        for token in uow.tokens_of_user(user, None).await? {
-            if let Some(session) = uow
-                .end_live_session_of_token(token.id, EndReason::Revoked, now)
-                .await?
-            {
-                ended.push((token.id, session));
-            }
-        }
-        Ok(ended)
-    }
-
     /// Revokes any user's token without refund, ends its live session and
     /// makes every instance forget it.
     pub async fn force_revoke(
@@ -271,41 +267,7 @@ impl AdminService {
         id: TokenId,
         ctx: &RequestContext,
     ) -> Result<(), AdminError> {
-        let now = self.clock.now();
-        let uow = self.db.begin().await?;
-        let token = uow
-            .token_by_id(id)
-            .await?
-            .ok_or(AdminError::TokenNotFound)?;
-        if !uow.revoke_token(id, now).await? {
-            return Err(AdminError::AlreadyRevoked);
-        }
-        let session = uow
-            .end_live_session_of_token(id, EndReason::Revoked, now)
-            .await?;
-        uow.append_audit(&AuditEntry::new(
-            AuditAction::AdminForceRevoke,
-            ResourceType::AccessToken,
-            Some(id.0),
-            Some(actor.id),
-            json!({
-                "owner_id": token.user_id.0,
-                "token_prefix": token.token_prefix,
-                "refund": "0.00",
-                "ended_session": session.map(|s| s.0),
-            }),
-            ctx,
-            now,
-        ))
-        .await?;
-        self.cache
-            .invalidate(std::slice::from_ref(&token.token_hash), INVALIDATION_WINDOW)
-            .await?;
-        uow.commit().await?;
-        if let Some(session) = session {
-            self.claims.release(id, session).await?;
-        }
-        Ok(())
+        Ok(self.tokens.force_revoke(actor.id, id, ctx).await?)
     }
 
     /// Ends any live session and frees its token for another device.
@@ -337,8 +299,10 @@ impl AdminService {
             now,
         ))
         .await?;
-        uow.commit().await?;
+        // Freeing the slot is the point, so it happens before the commit:
+        // if the claim store cannot be told, nothing changes.
         self.claims.release(session.token_id, id).await?;
+        uow.commit().await?;
         Ok(ended)
     }
 }
