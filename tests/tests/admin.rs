@@ -1,4 +1,4 @@
-//! SPEC §8–§9 over HTTP: the operators' API behind its superuser guard,
+//! Operators over HTTP: the operators' API behind its superuser guard,
 //! and what its actions leave in the ledger, the sessions and the audit log.
 
 use reqwest::{Method, Response};

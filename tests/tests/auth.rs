@@ -1,4 +1,4 @@
-//! SPEC §3–§4 over HTTP: registration, login, the current user, errors.
+//! Accounts over HTTP: registration, login, the current user, errors.
 
 use serde_json::{Value, json};
 use zenzefi_domain::ports::UserStore;

@@ -1,4 +1,4 @@
-//! SPEC §10 over HTTP: the health report, shared by every instance of a
+//! Health over HTTP: the health report, shared by every instance of a
 //! deployment through Redis, and graded unhealthy when Redis is down.
 
 use serde_json::Value;

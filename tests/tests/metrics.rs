@@ -1,4 +1,4 @@
-//! `GET /metrics` (SPEC §10) over HTTP: each metric moves when its event
+//! `GET /metrics` over HTTP: each metric moves when its event
 //! happens, labels stay bounded, the bearer token guards the endpoint, and a
 //! scrape stays fast however many rows the gauges count.
 //!
@@ -450,7 +450,7 @@ async fn promtool_accepts_a_live_scrape() {
         "promtool check metrics: exit {:?}\n{report}",
         output.status.code()
     );
-    // Exit 1 is a parse error; 3 means lint findings only. SPEC §10 fixes
+    // Exit 1 is a parse error; 3 means lint findings only. The product fixes
     // the name `zenzefi_user_count`, which the naming lint reserves for
     // histograms and summaries: that finding, and only that, is expected.
     assert!(

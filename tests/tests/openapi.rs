@@ -1,4 +1,4 @@
-//! `GET /openapi.json` and Swagger UI at `/docs` (SPEC §11): the document
+//! `GET /openapi.json` and Swagger UI at `/docs`: the document
 //! lists exactly the routes the router serves, every operation declares a
 //! success and the problems it can answer, what the hand-written schemas
 //! promise is what the routes answer, and the UI comes from the binary.

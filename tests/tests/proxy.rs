@@ -1,4 +1,4 @@
-//! SPEC §7 steps 1–6 over HTTP, against a fake upstream on loopback.
+//! The proxy's checks and forwarding over HTTP, against a fake upstream on loopback.
 
 use reqwest::Method;
 use serde_json::Value;

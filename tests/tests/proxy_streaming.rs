@@ -1,4 +1,4 @@
-//! Bodies of any size cross the proxy in constant memory (SPEC §7 step 6).
+//! Bodies of any size cross the proxy in constant memory.
 //! Alone in its test binary, so that no other test moves the process's
 //! memory while it measures. The process holds the gateway, the fake
 //! upstream and the client: its growth bounds the gateway's from above.

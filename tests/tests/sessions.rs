@@ -1,4 +1,4 @@
-//! Proxy sessions (SPEC §7, seed Task 1) over HTTP: one live session per
+//! Proxy sessions over HTTP: one live session per
 //! token, write-behind counters, device races across instances, drains.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! SPEC §5–§6 over HTTP and against the real adapters: deposits, webhooks,
+//! Currency and access tokens over HTTP and against the real adapters: deposits, webhooks,
 //! purchases, refunds, and token validation across instances.
 
 use std::sync::Arc;

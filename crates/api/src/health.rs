@@ -1,4 +1,4 @@
-//! The background health checker and its last report (SPEC §10): the
+//! The background health checker and its last report: the
 //! endpoints read the report and never wait on a dependency. The report is
 //! shared through the health cache (Redis when configured), so that of
 //! several instances usually only one probes per interval and the others

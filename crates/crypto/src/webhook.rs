@@ -1,4 +1,4 @@
-//! Signatures of payment webhooks (SPEC §5): lowercase hex HMAC-SHA256 of
+//! Signatures of payment webhooks: lowercase hex HMAC-SHA256 of
 //! the raw body, keyed with the shared webhook secret.
 
 use hmac::{Hmac, Mac};

@@ -1,4 +1,4 @@
-//! Currency use-cases (SPEC §5): balance, ledger, deposits and their
+//! Currency use-cases: balance, ledger, deposits and their
 //! settlement by the payment provider.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! The ZNC ledger (SPEC §5): every balance change is a row here, and a
+//! The ZNC ledger: every balance change is a row here, and a
 //! user's balance always equals the sum of their succeeded rows.
 
 use time::OffsetDateTime;

@@ -1,4 +1,4 @@
-//! The worker's clean-ups of SPEC §9 besides sessions: audit retention and
+//! The worker's clean-ups besides sessions: audit retention and
 //! the expiry of deposits nobody paid. Both delete or update in bounded
 //! batches, so that the API keeps answering while they run.
 

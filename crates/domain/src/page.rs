@@ -1,4 +1,4 @@
-//! Pagination of list endpoints (SPEC §11).
+//! Pagination of list endpoints.
 
 use crate::validation::ValidationErrors;
 

@@ -1,4 +1,4 @@
-//! What the proxy may forward (SPEC §7): a safe upstream path, allowed by
+//! What the proxy may forward: a safe upstream path, allowed by
 //! the token's scope, from a well-formed device.
 
 use crate::token::Scope;
@@ -48,7 +48,7 @@ impl ProxyPath {
 }
 
 /// Paths a `certificates_only` token may reach: exact paths, and prefixes
-/// (`…` in SPEC §7). Matching a prefix is safe only because the path was
+/// (`…` in the product's path list). Matching a prefix is safe only because the path was
 /// already proven free of dot segments and encoded separators.
 const CERTIFICATE_PATHS: [&str; 3] = [
     "certificates/filter",

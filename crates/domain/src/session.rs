@@ -1,4 +1,4 @@
-//! Proxy sessions (SPEC §7, seed Task 1): one live session per token, held
+//! Proxy sessions: one live session per token, held
 //! by one device, with counters of what crossed the proxy.
 
 use std::net::IpAddr;

@@ -1,4 +1,4 @@
-//! Access tokens (SPEC §6): what a holder presents to the proxy.
+//! Access tokens: what a holder presents to the proxy.
 
 use std::fmt;
 

@@ -1,7 +1,9 @@
-//! Shared by the test suites of the workspace.
+//! The test kit of the workspace: fixtures, the contract scenarios every
+//! adapter of a port runs, and tools for fault tests.
 
 pub mod contracts;
 pub mod fixtures;
+pub mod redis_server;
 
 /// The URL of a real service a test needs (`TEST_DATABASE_URL`,
 /// `TEST_REDIS_URL`), or `None`, with a note, when it is not configured.

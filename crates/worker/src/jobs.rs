@@ -1,4 +1,4 @@
-//! The jobs the worker knows (SPEC §9), each a thin call into a domain
+//! The jobs the worker knows, each a thin call into a domain
 //! use-case, and the one place that times, counts and logs a run.
 
 use std::fmt;

@@ -1,4 +1,4 @@
-//! `zenzefi-worker`: runs the scheduled jobs of SPEC §9 next to the API,
+//! `zenzefi-worker`: runs the scheduled jobs next to the API,
 //! on the same database and Redis, and serves its own `/metrics`.
 //!
 //! The worker never migrates: the API owns the schema (`database.auto_migrate`,

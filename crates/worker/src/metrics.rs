@@ -1,4 +1,4 @@
-//! The worker's job metrics (SPEC §10), recorded through the `metrics`
+//! The worker's job metrics, recorded through the `metrics`
 //! facade and served as Prometheus text at `GET /metrics` on
 //! `worker.metrics_bind` by a one-thread actix-web server.
 

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, web};
 
 use crate::error::ApiError;
 
-/// SPEC §3: JSON bodies above 64 KiB are refused.
+/// JSON bodies above 64 KiB are refused.
 const JSON_LIMIT_BYTES: usize = 64 * 1024;
 
 pub fn json_config() -> web::JsonConfig {

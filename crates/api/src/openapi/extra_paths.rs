@@ -1,5 +1,5 @@
 //! The documentation of the routes mounted outside [`crate::routes`]: the
-//! proxy (SPEC §7) and `/metrics` (SPEC §10). Their handlers live in
+//! proxy and `/metrics`. Their handlers live in
 //! `crate::proxy` and `crate::metrics`; the functions here are never
 //! routed and only carry `#[utoipa::path]` attributes.
 
@@ -19,7 +19,7 @@ pub const PROXY_STATUS: &str = "/api/v1/proxy/status";
 pub const PROXY_FORWARD: &str = crate::proxy::ROUTE_TEMPLATE;
 pub const METRICS: &str = "/metrics";
 
-/// The methods the proxy forwards (SPEC §7); any other gets 405
+/// The methods the proxy forwards; any other gets 405
 /// `method_not_allowed`.
 const FORWARDED: [(Method, HttpMethod); 7] = [
     (Method::GET, HttpMethod::Get),

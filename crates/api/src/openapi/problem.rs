@@ -1,4 +1,4 @@
-//! Problem responses (SPEC §3) that many operations share, as reusable
+//! Problem responses that many operations share, as reusable
 //! response components: an operation names them with
 //! `(status = 401, response = problem::NotAuthenticated)`. Problems that
 //! belong to one operation are written inline at the operation.

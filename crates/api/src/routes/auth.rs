@@ -1,4 +1,4 @@
-//! Registration and login (SPEC §4).
+//! Registration and login.
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};

@@ -1,4 +1,4 @@
-//! Balance, ledger and deposits (SPEC §5).
+//! Balance, ledger and deposits.
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};

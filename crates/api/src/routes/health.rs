@@ -1,4 +1,4 @@
-//! `GET /health` and `GET /health/detailed` (SPEC §10), served from the
+//! `GET /health` and `GET /health/detailed`, served from the
 //! background checker's last report.
 
 use actix_web::http::{Method, StatusCode};

@@ -1,4 +1,4 @@
-//! The HTTP routes, one module per area of SPEC. Each area declares its
+//! The HTTP routes, one module per area of the API. Each area declares its
 //! routes in one table that both the router and [`table_routes`] read, so
 //! that no route can be served without the OpenAPI test seeing it.
 

@@ -1,4 +1,4 @@
-//! The list conventions of SPEC §11: `limit`/`offset` in, `{items, total,
+//! The list conventions: `limit`/`offset` in, `{items, total,
 //! limit, offset}` out.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The payment provider's side (SPEC §5): its signed webhook, and the mock
+//! The payment provider's side: its signed webhook, and the mock
 //! payment page that stands in for it in development.
 
 use actix_web::http::{Method, StatusCode};

@@ -1,4 +1,4 @@
-//! Pricing, purchase, listing and revocation of access tokens (SPEC §6).
+//! Pricing, purchase, listing and revocation of access tokens.
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};

@@ -1,4 +1,4 @@
-//! The caller's own account (SPEC §4).
+//! The caller's own account.
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
@@ -25,7 +25,7 @@ pub(super) const ROUTES: &[Endpoint] = &[
 #[openapi(paths(me, update_me))]
 pub(super) struct Api;
 
-/// The public shape of a user (SPEC §4). Never the password hash.
+/// The public shape of a user. Never the password hash.
 #[derive(Serialize, ToSchema)]
 #[schema(as = User)]
 pub struct UserResponse {

@@ -1,4 +1,4 @@
-//! The operators' API (SPEC §8): every route sits behind one superuser
+//! The operators' API: every route sits behind one superuser
 //! guard, and every route comes from one table, so that neither the guard
 //! nor the tests that prove it can miss a route added later.
 
