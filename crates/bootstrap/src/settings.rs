@@ -1,4 +1,4 @@
-//! Typed settings (SPEC §2): `config/default.toml`, then the file named by
+//! Typed settings: `config/default.toml`, then the file named by
 //! `ZENZEFI_CONFIG`, then `ZENZEFI__SECTION__KEY` environment variables.
 
 use std::collections::BTreeMap;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use config::{Config, File, FileFormat};
 use serde::Deserialize;
 use zenzefi_domain::Money;
+use zenzefi_domain::sessions::SessionPolicy;
 
 use crate::secret::Secret;
 
@@ -38,6 +39,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
+    pub cache: CacheSettings,
     pub auth: AuthSettings,
     pub upstream: UpstreamSettings,
     pub pricing: PricingSettings,
@@ -76,6 +78,12 @@ pub struct RedisSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+pub struct CacheSettings {
+    pub local_capacity: u64,
+    pub local_ttl_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     pub jwt_secret: Secret,
     pub jwt_ttl_secs: u64,
@@ -107,6 +115,7 @@ pub struct PaymentSettings {
 pub struct SessionSettings {
     pub idle_timeout_secs: u64,
     pub flush_interval_ms: u64,
+    pub claim_renew_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -229,6 +238,17 @@ impl Settings {
         if self.health.interval_secs == 0 || self.health.ttl_secs < self.health.interval_secs {
             return invalid("health.ttl_secs must be at least health.interval_secs (> 0)".into());
         }
+        if self.cache.local_capacity == 0 || self.cache.local_ttl_ms == 0 {
+            return invalid("cache.local_capacity and cache.local_ttl_ms must be positive".into());
+        }
+        if self.sessions.claim_renew_secs == 0
+            || self.sessions.claim_renew_secs >= self.sessions.idle_timeout_secs
+        {
+            return invalid(
+                "sessions.claim_renew_secs must be positive and below sessions.idle_timeout_secs"
+                    .into(),
+            );
+        }
         if self.rate_limit.login_per_minute == 0 {
             return invalid("rate_limit.login_per_minute must be at least 1".into());
         }
@@ -287,6 +307,13 @@ impl Settings {
 
     pub fn jwt_ttl(&self) -> Duration {
         Duration::from_secs(self.auth.jwt_ttl_secs)
+    }
+
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            idle_timeout: Duration::from_secs(self.sessions.idle_timeout_secs),
+            claim_renew: Duration::from_secs(self.sessions.claim_renew_secs),
+        }
     }
 
     pub fn redis_configured(&self) -> bool {

@@ -14,7 +14,7 @@ use zenzefi_domain::ports::{
     TokenCache,
 };
 use zenzefi_domain::pricing::Pricing;
-use zenzefi_domain::sessions::{SessionPolicy, SessionService};
+use zenzefi_domain::sessions::SessionService;
 use zenzefi_domain::tokens::TokenService;
 use zenzefi_memory::{
     InMemoryHealthCache, InMemoryRateLimiter, InMemorySessionClaims, InMemoryTokenCache,
@@ -22,7 +22,8 @@ use zenzefi_memory::{
 };
 use zenzefi_persistence::{ConnectOptions, SeaDatabase};
 use zenzefi_redis::{
-    RedisHealthCache, RedisPool, RedisRateLimiter, RedisSessionClaims, RedisTokenCache,
+    NearCache, NearCacheSettings, RedisHealthCache, RedisPool, RedisRateLimiter,
+    RedisSessionClaims, RedisTokenCache,
 };
 
 use crate::settings::{Settings, SettingsError};
@@ -62,13 +63,14 @@ impl Infrastructure {
     /// set. Migrating is the caller's choice (`database.auto_migrate`).
     pub async fn connect(settings: &Settings) -> Result<Self, PortError> {
         let database = connect_database(settings).await?;
+        let redis_settings = zenzefi_redis::RedisSettings {
+            url: settings.redis.url.expose().to_owned(),
+            key_prefix: settings.redis.key_prefix.clone(),
+            max_connections: settings.redis.max_connections,
+            timeout: Duration::from_secs(settings.redis.timeout_secs),
+        };
         let redis = if settings.redis_configured() {
-            Some(RedisPool::new(&zenzefi_redis::RedisSettings {
-                url: settings.redis.url.expose().to_owned(),
-                key_prefix: settings.redis.key_prefix.clone(),
-                max_connections: settings.redis.max_connections,
-                timeout: Duration::from_secs(settings.redis.timeout_secs),
-            })?)
+            Some(RedisPool::new(&redis_settings)?)
         } else {
             tracing::warn!(
                 "redis.url is empty: using in-process adapters, valid for a single API instance only"
@@ -80,11 +82,22 @@ impl Infrastructure {
             Arc<dyn SessionClaims>,
             Arc<dyn HealthCache>,
         ) = match &redis {
-            Some(pool) => (
-                Arc::new(RedisTokenCache::new(pool.clone())),
-                Arc::new(RedisSessionClaims::new(pool.clone())),
-                Arc::new(RedisHealthCache::new(pool.clone())),
-            ),
+            Some(pool) => {
+                let near = NearCache::start(
+                    &redis_settings,
+                    NearCacheSettings {
+                        capacity: settings.cache.local_capacity,
+                        token_ttl: Duration::from_millis(settings.cache.local_ttl_ms),
+                        claim_renew: settings.session_policy().claim_renew,
+                    },
+                )
+                .await?;
+                (
+                    Arc::new(RedisTokenCache::new(near.clone())),
+                    Arc::new(RedisSessionClaims::new(near)),
+                    Arc::new(RedisHealthCache::new(pool.clone())),
+                )
+            }
             None => (
                 Arc::new(InMemoryTokenCache::default()),
                 Arc::new(InMemorySessionClaims::default()),
@@ -148,18 +161,17 @@ impl Infrastructure {
             self.db(),
             self.session_claims(),
             self.clock.clone(),
-            SessionPolicy {
-                idle_timeout: Duration::from_secs(settings.sessions.idle_timeout_secs),
-            },
+            settings.session_policy(),
         )
     }
 
-    /// The operators' use-cases.
-    pub fn admin_service(&self) -> AdminService {
+    /// The operators' use-cases; token revocation is the token service's.
+    pub fn admin_service(&self, tokens: Arc<TokenService>) -> AdminService {
         AdminService::new(
             self.db(),
             self.token_cache(),
             self.session_claims(),
+            tokens,
             self.clock.clone(),
         )
     }
@@ -204,6 +216,7 @@ impl Infrastructure {
         Ok(TokenService::new(
             self.db(),
             self.token_cache(),
+            self.session_claims(),
             self.clock.clone(),
             Arc::new(OsEntropy),
             Pricing::new(settings.prices()?),

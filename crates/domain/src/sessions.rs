@@ -1,4 +1,4 @@
-//! The session tracker (SPEC §7, seed Task 1). A request's device claims
+//! The session tracker. A request's device claims
 //! its token's session slot through [`SessionClaims`] (one atomic call,
 //! shared by every instance); only opening and closing a session touch the
 //! database at once. Counters gather in memory and reach the database in
@@ -21,12 +21,24 @@ use crate::ports::{
     SessionTracker,
 };
 use crate::session::{EndReason, ProxySession, SessionActivity, SessionId};
+use crate::token::TokenId;
 use crate::user::UserId;
 
 #[derive(Debug, Clone, Copy)]
 pub struct SessionPolicy {
     /// A session with no request for this long is no longer live.
     pub idle_timeout: Duration,
+    /// How often a held claim is renewed in the shared claim store (an
+    /// adapter with a local view renews at most this often).
+    pub claim_renew: Duration,
+}
+
+impl SessionPolicy {
+    /// A claim's lease: the idle timeout counted from the last request,
+    /// which may come up to one renewal interval after the last renewal.
+    fn lease(&self) -> Duration {
+        self.idle_timeout + self.claim_renew
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,8 +101,13 @@ impl SessionService {
             is_active: true,
         };
         let uow = self.db.begin().await?;
-        uow.end_live_session_of_token(exchange.token_id, EndReason::Replaced, now)
-            .await?;
+        uow.end_replaceable_session(
+            exchange.token_id,
+            &exchange.device_id,
+            self.idle_since(now)?,
+            now,
+        )
+        .await?;
         match uow.insert_session(&session).await {
             Ok(()) => {}
             Err(InsertSessionError::LiveSessionExists) => return Err(AdmitError::DeviceConflict),
@@ -98,6 +115,34 @@ impl SessionService {
         }
         uow.commit().await?;
         Ok(id)
+    }
+
+    /// Admission while the claim store is unreachable: the database alone
+    /// decides, its one-live-session index settling any race.
+    async fn admit_by_database(
+        &self,
+        exchange: &ProxyExchange,
+        candidate: SessionId,
+    ) -> Result<SessionId, AdmitError> {
+        let now = self.clock.now();
+        let live = self.db.live_session_of_token(exchange.token_id).await?;
+        let session = match live {
+            Some(live) if live.device_id == exchange.device_id => live.id,
+            Some(live) if live.last_activity >= self.idle_since(now)? => {
+                self.record_conflict(exchange, live.id).await?;
+                return Err(AdmitError::DeviceConflict);
+            }
+            _ => self.open(exchange, candidate).await?,
+        };
+        self.claims
+            .remember(exchange.token_id, &exchange.device_id, session);
+        Ok(session)
+    }
+
+    fn idle_since(&self, now: time::OffsetDateTime) -> Result<time::OffsetDateTime, PortError> {
+        let idle =
+            time::Duration::try_from(self.policy.idle_timeout).map_err(PortError::unexpected)?;
+        Ok(now - idle)
     }
 
     /// Records who collided with whom: both devices, addresses and agents.
@@ -170,30 +215,38 @@ impl SessionService {
     /// Ends one of the user's own sessions and frees its token's slot, so
     /// that another device can take over at once.
     pub async fn terminate_own(&self, user: UserId, id: SessionId) -> Result<(), TerminateError> {
-        let session = match self.db.session_by_id(id).await? {
+        let uow = self.db.begin().await?;
+        let session = match uow.session_by_id(id).await? {
             Some(session) if session.user_id == user => session,
             _ => return Err(TerminateError::NotFound),
         };
-        self.terminate(&session).await?;
-        Ok(())
-    }
-
-    async fn terminate(&self, session: &ProxySession) -> Result<bool, PortError> {
-        let ended = self
-            .db
-            .end_session(session.id, EndReason::Terminated, self.clock.now())
+        uow.end_session(session.id, EndReason::Terminated, self.clock.now())
             .await?;
+        // Freeing the slot is the point, so it happens before the commit:
+        // if the claim store cannot be told, nothing changes.
         self.claims.release(session.token_id, session.id).await?;
-        Ok(ended)
+        uow.commit().await?;
+        Ok(())
     }
 
     /// Closes sessions idle for longer than the timeout and those whose
     /// token expired or was revoked. The worker's `session_cleanup`.
     pub async fn close_stale(&self) -> Result<u64, PortError> {
         let now = self.clock.now();
-        let idle =
-            time::Duration::try_from(self.policy.idle_timeout).map_err(PortError::unexpected)?;
-        self.db.end_stale_sessions(now - idle, now).await
+        self.db.end_stale_sessions(self.idle_since(now)?, now).await
+    }
+}
+
+/// Frees a slot after the change that ended its session was committed.
+/// That change stands either way, and an unreleased slot only expires with
+/// its lease later, so a failure is logged rather than failing the caller.
+pub(crate) async fn release_after_commit(
+    claims: &dyn SessionClaims,
+    token: TokenId,
+    session: SessionId,
+) {
+    if let Err(err) = claims.release(token, session).await {
+        tracing::warn!(error = %err, %token, "could not free a session claim; it expires with its lease");
     }
 }
 
@@ -224,20 +277,22 @@ impl SessionTracker for SessionService {
                 exchange.token_id,
                 &exchange.device_id,
                 candidate,
-                self.policy.idle_timeout,
+                self.policy.lease(),
             )
-            .await?;
+            .await;
         match claim {
-            Claim::Held(session) => Ok(session),
-            Claim::Won => {
+            Err(PortError::Unavailable(_)) => self.admit_by_database(exchange, candidate).await,
+            Err(err) => Err(err.into()),
+            Ok(Claim::Held(session)) => Ok(session),
+            Ok(Claim::Won) => {
                 let opened = self.open(exchange, candidate).await;
                 if opened.is_err() {
                     // Leave the slot to whoever can open a session.
-                    self.claims.release(exchange.token_id, candidate).await?;
+                    release_after_commit(self.claims.as_ref(), exchange.token_id, candidate).await;
                 }
                 opened
             }
-            Claim::Taken { session, .. } => {
+            Ok(Claim::Taken { session, .. }) => {
                 self.record_conflict(exchange, session).await?;
                 Err(AdmitError::DeviceConflict)
             }

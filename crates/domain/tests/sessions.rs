@@ -26,7 +26,10 @@ fn harness(idle_timeout: Duration) -> Harness {
         Arc::new(db.clone()),
         Arc::new(InMemorySessionClaims::default()),
         Arc::new(SystemClock),
-        SessionPolicy { idle_timeout },
+        SessionPolicy {
+            idle_timeout,
+            claim_renew: idle_timeout / 10,
+        },
     );
     Harness { db, sessions }
 }

@@ -3,15 +3,18 @@
 
 mod wire;
 
-use std::time::Duration;
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use deadpool_redis::redis;
+use redis::Script;
+use time::OffsetDateTime;
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::{CacheLookup, CachedToken, TokenCache};
 use zenzefi_domain::token::TokenHash;
 
-use crate::pool::{RedisPool, px, redis_error};
+use crate::near::{Freshness, Lookups, NearCache, UNTRUSTED_LIFETIME};
+use crate::pool::px;
 
 /// Stored instead of an entry while refills are refused. JSON never starts
 /// with `!`, so it cannot be mistaken for an entry.
@@ -19,42 +22,62 @@ const INVALIDATED: &str = "!invalidated";
 
 /// Fills only a slot that does not hold the marker, checked and written in
 /// one step on the server, so a fill that read the database before an
-/// invalidation can never overwrite it.
+/// invalidation can never overwrite it. Returns 1 when it filled.
 /// KEYS[1]: the slot; ARGV: the marker, the entry, its TTL in ms.
-const PUT_UNLESS_INVALIDATED: &str = r"
+static PUT_UNLESS_INVALIDATED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
     return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
-";
+",
+    )
+});
+
+/// Marks every slot invalidated and tells every instance, in one step: a
+/// revocation never reports success with a hash still refillable or an
+/// instance not told. KEYS: the slots; ARGV: the marker, the window in ms,
+/// the channel, the event.
+static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for _, key in ipairs(KEYS) do
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return #KEYS
+",
+    )
+});
 
 /// One key per token hash, `{prefix}token:{hash}`, holding the entry's
-/// JSON or [`INVALIDATED`], expiring with the TTL or the window.
+/// JSON or [`INVALIDATED`], expiring with the TTL or the window; in front
+/// of it, this instance's near cache.
 #[derive(Clone)]
 pub struct RedisTokenCache {
-    pool: RedisPool,
+    near: NearCache,
 }
 
 impl RedisTokenCache {
-    pub fn new(pool: RedisPool) -> Self {
-        Self { pool }
+    pub fn new(near: NearCache) -> Self {
+        Self { near }
     }
 
     fn key(&self, hash: &TokenHash) -> String {
-        self.pool.key(&format!("token:{}", hash.as_str()))
+        self.near.key(&format!("token:{}", hash.as_str()))
     }
-}
 
-#[async_trait]
-impl TokenCache for RedisTokenCache {
-    async fn get(&self, hash: &TokenHash) -> Result<CacheLookup, PortError> {
-        let mut conn = self.pool.connection().await?;
-        let stored: Option<String> = redis::cmd("GET")
-            .arg(self.key(hash))
-            .query_async(&mut conn)
-            .await
-            .map_err(redis_error)?;
+    async fn remote_get(&self, hash: &TokenHash) -> Result<CacheLookup, PortError> {
+        let link = self.near.link();
+        let mut conn = link.connection()?;
+        let stored: Option<String> = link.checked(
+            redis::cmd("GET")
+                .arg(self.key(hash))
+                .query_async(&mut conn)
+                .await,
+        )?;
         let lookup = match stored.as_deref() {
             None => CacheLookup::Miss,
             Some(INVALIDATED) => CacheLookup::Invalidated,
@@ -70,45 +93,97 @@ impl TokenCache for RedisTokenCache {
         };
         Ok(lookup)
     }
+}
 
+/// How long an entry may stay near: never past its token's expiry.
+fn near_lifetime(entry: &CachedToken, ttl: Duration) -> Duration {
+    match entry.token.expires_at() {
+        Some(end) => {
+            ttl.min(Duration::try_from(end - OffsetDateTime::now_utc()).unwrap_or_default())
+        }
+        None => ttl,
+    }
+}
+
+#[async_trait]
+impl TokenCache for RedisTokenCache {
+    async fn get(&self, hash: &TokenHash) -> Result<CacheLookup, PortError> {
+        let lookups = Lookups::tokens();
+        match self.near.token(hash) {
+            Some((local, Freshness::Fresh)) => {
+                lookups.hit.increment(1);
+                return Ok(CacheLookup::Hit((*local.entry).clone()));
+            }
+            Some(_) => lookups.bypass.increment(1),
+            None => lookups.miss.increment(1),
+        }
+        let read_at = Instant::now();
+        let lookup = self.remote_get(hash).await?;
+        if let CacheLookup::Hit(entry) = &lookup {
+            let lifetime = near_lifetime(entry, Duration::MAX);
+            self.near.keep_token(hash, entry.clone(), lifetime, read_at);
+        }
+        Ok(lookup)
+    }
+
+    /// With Redis unreachable the entry is kept near for a second only:
+    /// no invalidation can succeed meanwhile, and the database is asked
+    /// again after that.
     async fn put(
         &self,
         hash: &TokenHash,
         entry: &CachedToken,
         ttl: Duration,
     ) -> Result<(), PortError> {
+        let read_at = Instant::now();
         let json = wire::encode(entry).map_err(PortError::unexpected)?;
-        let mut conn = self.pool.connection().await?;
-        redis::cmd("EVAL")
-            .arg(PUT_UNLESS_INVALIDATED)
-            .arg(1)
-            .arg(self.key(hash))
-            .arg(INVALIDATED)
-            .arg(json)
-            .arg(px(ttl))
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(redis_error)
+        let link = self.near.link();
+        let filled = match link.connection() {
+            Ok(mut conn) => link.checked(
+                PUT_UNLESS_INVALIDATED
+                    .key(self.key(hash))
+                    .arg(INVALIDATED)
+                    .arg(json)
+                    .arg(px(ttl))
+                    .invoke_async::<bool>(&mut conn)
+                    .await,
+            ),
+            Err(err) => Err(err),
+        };
+        match filled {
+            Ok(true) => {
+                let lifetime = near_lifetime(entry, ttl);
+                self.near.keep_token(hash, entry.clone(), lifetime, read_at);
+                Ok(())
+            }
+            Ok(false) => Ok(()),
+            Err(PortError::Unavailable(_)) => {
+                let lifetime = near_lifetime(entry, UNTRUSTED_LIFETIME);
+                self.near.keep_token(hash, entry.clone(), lifetime, read_at);
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
     }
 
     async fn invalidate(&self, hashes: &[TokenHash], window: Duration) -> Result<(), PortError> {
         if hashes.is_empty() {
             return Ok(());
         }
-        let window_ms = px(window);
-        let mut pipe = redis::pipe();
-        // All or nothing: a revocation must not report success with some
-        // of its hashes still refillable.
-        pipe.atomic();
+        let event = NearCache::tokens_event(hashes);
+        let link = self.near.link();
+        let mut conn = link.connection()?;
+        let mut invocation = INVALIDATE.prepare_invoke();
         for hash in hashes {
-            pipe.cmd("SET")
-                .arg(self.key(hash))
-                .arg(INVALIDATED)
-                .arg("PX")
-                .arg(window_ms)
-                .ignore();
+            invocation.key(self.key(hash));
         }
-        let mut conn = self.pool.connection().await?;
-        pipe.query_async::<()>(&mut conn).await.map_err(redis_error)
+        invocation
+            .arg(INVALIDATED)
+            .arg(px(window))
+            .arg(self.near.channel())
+            .arg(&event);
+        link.checked(invocation.invoke_async::<()>(&mut conn).await)?;
+        self.near.apply_now(&event);
+        Ok(())
     }
 }

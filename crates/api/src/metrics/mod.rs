@@ -1,4 +1,4 @@
-//! The API's Prometheus metrics (SPEC §10): names, label sets, and the
+//! The API's Prometheus metrics: names, label sets, and the
 //! functions that record them through the `metrics` facade. The recorder is
 //! process-wide; [`recorder`] installs it once and every `Application` of the
 //! process renders the same one.
@@ -39,11 +39,17 @@ pub const ACTIVE_TOKENS: &str = "zenzefi_active_tokens";
 pub const ACTIVE_SESSIONS: &str = "zenzefi_active_sessions";
 pub const USER_COUNT: &str = "zenzefi_user_count";
 pub const UPSTREAM_UP: &str = "zenzefi_upstream_up";
+/// Recorded by the Redis adapters' near cache; described here with the rest.
+pub const CACHE_LOOKUPS_TOTAL: &str = "zenzefi_cache_lookups_total";
+pub const DEPENDENCY_UP: &str = "zenzefi_dependency_up";
+pub const INVALIDATION_LAG_SECONDS: &str = "zenzefi_invalidation_lag_seconds";
 
 const PROXY_LATENCY_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 const DB_QUERY_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1];
+/// Around the 100 ms an invalidation may take to reach every instance.
+const INVALIDATION_LAG_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
 
-/// Every `code` a refused proxied request can carry (SPEC §7), so that each
+/// Every `code` a refused proxied request can carry, so that each
 /// series exists, at zero, from the start.
 const DENIAL_REASONS: [&str; 10] = [
     "device_id_required",
@@ -58,7 +64,7 @@ const DENIAL_REASONS: [&str; 10] = [
     "method_not_allowed",
 ];
 
-/// The exporter configuration: real buckets for both histograms (the
+/// The exporter configuration: real buckets for every histogram (the
 /// exporter would render summaries otherwise).
 fn builder() -> PrometheusBuilder {
     PrometheusBuilder::new()
@@ -70,6 +76,12 @@ fn builder() -> PrometheusBuilder {
             b.set_buckets_for_metric(
                 Matcher::Full(DB_QUERY_DURATION_SECONDS.to_owned()),
                 DB_QUERY_BUCKETS,
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(INVALIDATION_LAG_SECONDS.to_owned()),
+                INVALIDATION_LAG_BUCKETS,
             )
         })
         .expect("the bucket lists are not empty")
@@ -139,6 +151,19 @@ fn describe() {
     describe_gauge!(
         UPSTREAM_UP,
         "1 when the last health check reached the upstream, else 0."
+    );
+    describe_counter!(
+        CACHE_LOOKUPS_TOTAL,
+        "Near-cache lookups of token entries and session claims (with Redis): hit, miss, or bypass while the cache is not trusted."
+    );
+    describe_gauge!(
+        DEPENDENCY_UP,
+        "1 while this instance reaches the dependency, else 0."
+    );
+    describe_histogram!(
+        INVALIDATION_LAG_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from an invalidation's publication to this instance dropping its entries."
     );
     for outcome in ["success", "failure"] {
         counter!(AUTH_ATTEMPTS_TOTAL, "status" => outcome).increment(0);

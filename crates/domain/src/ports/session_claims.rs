@@ -23,13 +23,17 @@ pub enum Claim {
 }
 
 /// The live-session slot of each token, leased for the idle timeout and
-/// renewed by every request of its device. With several API instances it
+/// renewed by the requests of its device. With several API instances it
 /// MUST be shared (Redis) and each call atomic, so that of devices racing
-/// for a fresh token exactly one wins.
+/// for a fresh token exactly one wins. An adapter may answer a holder's
+/// renewals from a local view for a while (a near cache), but
+/// MUST still refuse a second device on every instance.
 #[async_trait]
 pub trait SessionClaims: Send + Sync {
     /// Claims the token's slot for `device` (as session `candidate`), or
-    /// renews the lease when `device` already holds it.
+    /// renews the lease when `device` already holds it. MUST fail with
+    /// `PortError::Unavailable` when the store cannot be reached, so that
+    /// the caller can let the database decide.
     async fn claim(
         &self,
         token: TokenId,
@@ -38,6 +42,12 @@ pub trait SessionClaims: Send + Sync {
         lease: Duration,
     ) -> Result<Claim, PortError>;
 
-    /// Frees the slot if `session` still holds it.
+    /// Frees the slot if `session` still holds it, on every instance.
     async fn release(&self, token: TokenId, session: SessionId) -> Result<(), PortError>;
+
+    /// The database gave `device` the slot as `session` while [`Self::claim`]
+    /// was unavailable. An adapter with a local view keeps this so that the
+    /// device's next requests need neither store, and claims the slot for
+    /// it when the store is back. Never fails; the default forgets it.
+    fn remember(&self, _token: TokenId, _device: &DeviceId, _session: SessionId) {}
 }

@@ -11,6 +11,7 @@ use crate::error::PortError;
 use crate::ledger::{EntryKind, EntryStatus, LedgerEntry};
 use crate::money::Money;
 use crate::page::{Page, Paged};
+use crate::proxy::DeviceId;
 use crate::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use crate::token::{AccessToken, TokenHash, TokenId};
 use crate::user::{Email, User, UserId};
@@ -190,6 +191,28 @@ pub trait SessionStore: Send + Sync {
         reason: EndReason,
         now: OffsetDateTime,
     ) -> Result<Option<SessionId>, PortError>;
+
+    /// Ends the token's live session (reason `replaced`) when it may give
+    /// way to `device`: it belongs to that device, or its last activity is
+    /// before `idle_since`. Returns it if it ended. A live session of another
+    /// device that is not idle stays, so a following insert fails with
+    /// `LiveSessionExists`. One conditional write.
+    async fn end_replaceable_session(
+        &self,
+        token: TokenId,
+        device: &DeviceId,
+        idle_since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionId>, PortError>;
+
+    /// Ends every live session of the user's tokens and returns each as
+    /// (token, session). One statement, however many tokens the user has.
+    async fn end_live_sessions_of_user(
+        &self,
+        user: UserId,
+        reason: EndReason,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(TokenId, SessionId)>, PortError>;
 
     /// Ends every live session whose last activity is before `idle_since`
     /// (reason `idle`), and every live session whose token expired or was

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use zenzefi_domain::PortError;
 use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::ports::{InsertSessionError, SessionStore};
+use zenzefi_domain::proxy::DeviceId;
 use zenzefi_domain::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use zenzefi_domain::token::TokenId;
 use zenzefi_domain::user::UserId;
@@ -69,6 +70,38 @@ impl State {
             .find(|s| s.token_id == token && s.is_active)?;
         end(session, reason, now);
         Some(session.id)
+    }
+
+    fn end_replaceable_session(
+        &mut self,
+        token: TokenId,
+        device: &DeviceId,
+        idle_since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Option<SessionId> {
+        let session = self.sessions.values_mut().find(|s| {
+            s.token_id == token
+                && s.is_active
+                && (s.device_id == *device || s.last_activity < idle_since)
+        })?;
+        end(session, EndReason::Replaced, now);
+        Some(session.id)
+    }
+
+    fn end_live_sessions_of_user(
+        &mut self,
+        user: UserId,
+        reason: EndReason,
+        now: OffsetDateTime,
+    ) -> Vec<(TokenId, SessionId)> {
+        self.sessions
+            .values_mut()
+            .filter(|s| s.user_id == user && s.is_active)
+            .map(|session| {
+                end(session, reason, now);
+                (session.token_id, session.id)
+            })
+            .collect()
     }
 
     /// The SQL stores' three UPDATEs in one pass, with the same precedence:
@@ -166,6 +199,31 @@ impl<A: Access> SessionStore for MemStore<A> {
         Ok(self
             .0
             .with(|s| s.end_live_session_of_token(token, reason, now))
+            .await)
+    }
+
+    async fn end_replaceable_session(
+        &self,
+        token: TokenId,
+        device: &DeviceId,
+        idle_since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionId>, PortError> {
+        Ok(self
+            .0
+            .with(|s| s.end_replaceable_session(token, device, idle_since, now))
+            .await)
+    }
+
+    async fn end_live_sessions_of_user(
+        &self,
+        user: UserId,
+        reason: EndReason,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(TokenId, SessionId)>, PortError> {
+        Ok(self
+            .0
+            .with(|s| s.end_live_sessions_of_user(user, reason, now))
             .await)
     }
 

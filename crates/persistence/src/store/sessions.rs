@@ -115,6 +115,33 @@ impl<C: ConnectionTrait> SeaStore<C> {
             .map_err(port_error)?;
         Ok(result.rows_affected)
     }
+
+    /// [`Self::end_live_where`], returning each ended session with its token.
+    async fn end_live_returning(
+        &self,
+        condition: Condition,
+        reason: EndReason,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(TokenId, SessionId)>, PortError> {
+        let mut update = Entity::update_many()
+            .col_expr(Column::IsActive, Expr::value(false))
+            .col_expr(Column::EndedAt, Expr::value(now))
+            .col_expr(Column::EndReason, Expr::value(reason.as_str()))
+            .filter(Column::IsActive.eq(true))
+            .filter(condition)
+            .into_query();
+        update.returning(Query::returning().columns([Column::TokenId, Column::Id]));
+        let rows = self.conn.query_all(&update).await.map_err(port_error)?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    TokenId(row.try_get::<Uuid>("", "token_id")?),
+                    SessionId(row.try_get::<Uuid>("", "id")?),
+                ))
+            })
+            .collect::<Result<_, sea_orm::DbErr>>()
+            .map_err(port_error)
+    }
 }
 
 #[async_trait]
@@ -226,18 +253,50 @@ impl<C: ConnectionTrait + TransactionTrait + Send + Sync> SessionStore for SeaSt
         reason: EndReason,
         now: OffsetDateTime,
     ) -> Result<Option<SessionId>, PortError> {
-        let mut update = Entity::update_many()
-            .col_expr(Column::IsActive, Expr::value(false))
-            .col_expr(Column::EndedAt, Expr::value(now))
-            .col_expr(Column::EndReason, Expr::value(reason.as_str()))
-            .filter(Column::TokenId.eq(token.0))
-            .filter(Column::IsActive.eq(true))
-            .into_query();
-        update.returning_col(Column::Id);
-        let row = self.conn.query_one(&update).await.map_err(port_error)?;
-        row.map(|row| row.try_get::<Uuid>("", "id").map(SessionId))
-            .transpose()
-            .map_err(port_error)
+        let ended = self
+            .end_live_returning(
+                Condition::all().add(Column::TokenId.eq(token.0)),
+                reason,
+                now,
+            )
+            .await?;
+        Ok(ended.first().map(|(_, session)| *session))
+    }
+
+    async fn end_replaceable_session(
+        &self,
+        token: TokenId,
+        device: &DeviceId,
+        idle_since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionId>, PortError> {
+        let backend = self.conn.get_database_backend();
+        let replaceable = Condition::any()
+            .add(Column::DeviceId.eq(device.as_str()))
+            .add(
+                timestamps::column(backend, (Entity, Column::LastActivity))
+                    .lt(timestamps::value(backend, idle_since)),
+            );
+        let ended = self
+            .end_live_returning(
+                Condition::all()
+                    .add(Column::TokenId.eq(token.0))
+                    .add(replaceable),
+                EndReason::Replaced,
+                now,
+            )
+            .await?;
+        Ok(ended.first().map(|(_, session)| *session))
+    }
+
+    async fn end_live_sessions_of_user(
+        &self,
+        user: UserId,
+        reason: EndReason,
+        now: OffsetDateTime,
+    ) -> Result<Vec<(TokenId, SessionId)>, PortError> {
+        self.end_live_returning(Condition::all().add(Column::UserId.eq(user.0)), reason, now)
+            .await
     }
 
     async fn end_stale_sessions(
@@ -295,15 +354,17 @@ impl<C: ConnectionTrait + TransactionTrait + Send + Sync> SessionStore for SeaSt
         let backend = self.conn.get_database_backend();
         let Flush { sessions, tokens } = merge(batch)?;
         // One transaction: a failed flush is retried whole by the caller,
-        // so a half-applied one would count twice.
+        // so a half-applied one would count twice. Tokens first, then
+        // sessions: the order in which revocation locks them, so that a
+        // flush and a revocation never wait on each other in a cycle.
         let tx = self.conn.begin().await.map_err(port_error)?;
-        for chunk in sessions.chunks(FLUSH_CHUNK) {
-            tx.execute_raw(add_to_sessions(backend, chunk))
+        for chunk in tokens.chunks(FLUSH_CHUNK) {
+            tx.execute_raw(mark_tokens_used(backend, chunk))
                 .await
                 .map_err(port_error)?;
         }
-        for chunk in tokens.chunks(FLUSH_CHUNK) {
-            tx.execute_raw(mark_tokens_used(backend, chunk))
+        for chunk in sessions.chunks(FLUSH_CHUNK) {
+            tx.execute_raw(add_to_sessions(backend, chunk))
                 .await
                 .map_err(port_error)?;
         }

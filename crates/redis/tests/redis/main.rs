@@ -2,6 +2,7 @@
 //! binary with a module per adapter.
 
 mod health_cache;
+mod near_cache;
 mod rate_limit;
 mod session_claims;
 mod token_cache;
@@ -9,7 +10,7 @@ mod token_cache;
 use std::time::Duration;
 
 use zenzefi_domain::ports::{Probe, RateLimiter};
-use zenzefi_redis::{RedisPool, RedisRateLimiter, RedisSettings};
+use zenzefi_redis::{NearCache, NearCacheSettings, RedisPool, RedisRateLimiter, RedisSettings};
 
 /// A key prefix of its own per test, so tests never see each other's keys.
 fn unique_prefix() -> String {
@@ -20,17 +21,37 @@ fn unique_prefix() -> String {
 /// stand for several instances of one deployment.
 fn pool_with_prefix(prefix: &str) -> Option<RedisPool> {
     let url = zenzefi_testkit::service_url("TEST_REDIS_URL")?;
-    let settings = RedisSettings {
-        url,
-        key_prefix: prefix.to_owned(),
-        max_connections: 16,
-        timeout: Duration::from_secs(2),
-    };
-    Some(RedisPool::new(&settings).unwrap())
+    Some(RedisPool::new(&settings(url, prefix)).unwrap())
 }
 
 fn pool() -> Option<RedisPool> {
     pool_with_prefix(&unique_prefix())
+}
+
+/// The near-cache lifetimes of the defaults.
+const NEAR: NearCacheSettings = NearCacheSettings {
+    capacity: 10_000,
+    token_ttl: Duration::from_secs(10),
+    claim_renew: Duration::from_secs(30),
+};
+
+fn settings(url: String, prefix: &str) -> RedisSettings {
+    RedisSettings {
+        url,
+        key_prefix: prefix.to_owned(),
+        max_connections: 16,
+        timeout: Duration::from_secs(2),
+    }
+}
+
+/// One instance's near cache on the test server under `prefix`.
+async fn near_with(prefix: &str, near: NearCacheSettings) -> Option<NearCache> {
+    let url = zenzefi_testkit::service_url("TEST_REDIS_URL")?;
+    Some(
+        NearCache::start(&settings(url, prefix), near)
+            .await
+            .unwrap(),
+    )
 }
 
 #[tokio::test]

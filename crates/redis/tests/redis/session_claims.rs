@@ -10,18 +10,18 @@ use zenzefi_domain::PortError;
 use zenzefi_domain::ports::{Claim, SessionClaims};
 use zenzefi_domain::session::SessionId;
 use zenzefi_domain::token::TokenId;
-use zenzefi_redis::RedisSessionClaims;
+use zenzefi_redis::{NearCacheSettings, RedisSessionClaims};
 use zenzefi_testkit::contracts::session_claims::{self as contract, LONG, device};
 
-use crate::{pool_with_prefix, unique_prefix};
+use crate::{NEAR, near_with, unique_prefix};
 
 const SHORT: Duration = Duration::from_millis(150);
 
 /// The adapter and the key prefix it writes under.
-fn claims() -> Option<(RedisSessionClaims, String)> {
+async fn claims() -> Option<(RedisSessionClaims, String)> {
     let prefix = unique_prefix();
-    let pool = pool_with_prefix(&prefix)?;
-    Some((RedisSessionClaims::new(pool), prefix))
+    let near = near_with(&prefix, NEAR).await?;
+    Some((RedisSessionClaims::new(near), prefix))
 }
 
 /// A plain connection, to look at and tamper with the stored slot.
@@ -48,10 +48,21 @@ async fn pttl(prefix: &str, token: TokenId) -> i64 {
 }
 
 #[tokio::test]
-async fn a_free_slot_is_won_then_held_by_the_same_device_with_its_lease_renewed() {
-    let Some((claims, prefix)) = claims() else {
+async fn a_held_slot_is_renewed_in_redis_at_most_once_per_renewal_interval() {
+    let prefix = unique_prefix();
+    let renew = Duration::from_millis(300);
+    let Some(near) = near_with(
+        &prefix,
+        NearCacheSettings {
+            claim_renew: renew,
+            ..NEAR
+        },
+    )
+    .await
+    else {
         return;
     };
+    let claims = RedisSessionClaims::new(near);
     let (token, laptop) = (TokenId::generate(), device("laptop-01"));
     let first = SessionId::generate();
 
@@ -66,45 +77,51 @@ async fn a_free_slot_is_won_then_held_by_the_same_device_with_its_lease_renewed(
         .unwrap();
     assert_eq!(stored, format!("{} laptop-01", first.0));
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Within the interval the same device is answered here, and the lease
+    // in Redis runs down untouched.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let aged = pttl(&prefix, token).await;
-    assert!(aged <= 59_700, "{aged}");
+    let held = claims.claim(token, &laptop, SessionId::generate(), LONG);
+    assert_eq!(held.await.unwrap(), Claim::Held(first));
+    assert!(pttl(&prefix, token).await <= aged);
 
-    // A later request of the same device proposes a new candidate; the
-    // slot keeps the session it already has.
-    assert_eq!(
-        claims
-            .claim(token, &laptop, SessionId::generate(), LONG)
-            .await
-            .unwrap(),
-        Claim::Held(first)
-    );
+    // After it, the next request renews the lease for the same session.
+    tokio::time::sleep(renew).await;
+    let aged = pttl(&prefix, token).await;
+    let held = claims.claim(token, &laptop, SessionId::generate(), LONG);
+    assert_eq!(held.await.unwrap(), Claim::Held(first));
     let renewed = pttl(&prefix, token).await;
     assert!(renewed > aged, "{renewed} <= {aged}");
 }
 
 #[tokio::test]
 async fn a_held_slot_is_taken_for_another_device_naming_the_holder() {
-    let Some((claims, _)) = claims() else { return };
+    let Some((claims, _)) = claims().await else {
+        return;
+    };
     contract::a_held_slot_is_taken_for_another_device_naming_the_holder(&claims).await;
 }
 
 #[tokio::test]
 async fn the_slot_is_free_once_its_lease_ends() {
-    let Some((claims, _)) = claims() else { return };
+    let Some((claims, _)) = claims().await else {
+        return;
+    };
     contract::the_slot_is_free_once_its_lease_ends(&claims, SHORT, Duration::from_millis(100))
         .await;
 }
 
 #[tokio::test]
 async fn only_the_holding_session_can_release_the_slot() {
-    let Some((claims, _)) = claims() else { return };
+    let Some((claims, _)) = claims().await else {
+        return;
+    };
     contract::only_the_holding_session_can_release_the_slot(&claims).await;
 }
 
 #[tokio::test]
 async fn a_malformed_slot_is_unexpected() {
-    let Some((claims, prefix)) = claims() else {
+    let Some((claims, prefix)) = claims().await else {
         return;
     };
     let token = TokenId::generate();
@@ -125,7 +142,10 @@ async fn a_malformed_slot_is_unexpected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn of_twenty_devices_racing_through_two_instances_exactly_one_wins() {
     let prefix = unique_prefix();
-    let (Some(first), Some(second)) = (pool_with_prefix(&prefix), pool_with_prefix(&prefix)) else {
+    let (Some(first), Some(second)) = (
+        near_with(&prefix, NEAR).await,
+        near_with(&prefix, NEAR).await,
+    ) else {
         return;
     };
     let instances: [Arc<dyn SessionClaims>; 2] = [

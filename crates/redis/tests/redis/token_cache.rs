@@ -7,38 +7,43 @@ use zenzefi_domain::ports::{CacheLookup, TokenCache};
 use zenzefi_redis::RedisTokenCache;
 use zenzefi_testkit::contracts::token_cache::{self as contract, LONG, entry};
 
-use crate::{pool, pool_with_prefix, unique_prefix};
+use crate::{NEAR, near_with, unique_prefix};
 
 const SHORT: Duration = Duration::from_millis(150);
 const SLACK: Duration = Duration::from_millis(100);
 
-fn cache() -> Option<RedisTokenCache> {
-    pool().map(RedisTokenCache::new)
+async fn cache() -> Option<RedisTokenCache> {
+    near_with(&unique_prefix(), NEAR)
+        .await
+        .map(RedisTokenCache::new)
 }
 
 #[tokio::test]
 async fn a_put_entry_comes_back_whole_until_its_ttl_ends() {
-    let Some(cache) = cache() else { return };
+    let Some(cache) = cache().await else { return };
     contract::a_put_entry_comes_back_whole_until_its_ttl_ends(&cache, SHORT, SLACK).await;
 }
 
 #[tokio::test]
 async fn a_put_after_an_invalidation_is_refused_until_the_window_ends() {
-    let Some(cache) = cache() else { return };
+    let Some(cache) = cache().await else { return };
     contract::a_put_after_an_invalidation_is_refused_until_the_window_ends(&cache, SHORT, SLACK)
         .await;
 }
 
 #[tokio::test]
 async fn an_invalidation_covers_every_hash_given_and_no_other() {
-    let Some(cache) = cache() else { return };
+    let Some(cache) = cache().await else { return };
     contract::an_invalidation_covers_every_hash_given_and_no_other(&cache).await;
 }
 
 #[tokio::test]
 async fn two_instances_see_each_others_fills_and_invalidations() {
     let prefix = unique_prefix();
-    let (Some(first), Some(second)) = (pool_with_prefix(&prefix), pool_with_prefix(&prefix)) else {
+    let (Some(first), Some(second)) = (
+        near_with(&prefix, NEAR).await,
+        near_with(&prefix, NEAR).await,
+    ) else {
         return;
     };
     let (first, second) = (RedisTokenCache::new(first), RedisTokenCache::new(second));
