@@ -10,23 +10,22 @@ use zenzefi_domain::session::{ProxySession, SessionActivity};
 use zenzefi_domain::token::AccessToken;
 use zenzefi_domain::user::{Email, User};
 
+use super::{owner, stored_token, stored_user};
 use crate::fixtures::{session, token, user};
 
 /// A stored user `name` with this email, created at `at`.
-async fn stored_user(db: &dyn Database, name: &str, email: &str, at: OffsetDateTime) -> User {
+async fn stored_user_with_email(
+    db: &dyn Database,
+    name: &str,
+    email: &str,
+    at: OffsetDateTime,
+) -> User {
     let user = User {
         email: Email::parse(email).unwrap(),
         ..user(name, at)
     };
     db.insert_user(&user).await.unwrap();
     user
-}
-
-fn owner(user: &User) -> Owner {
-    Owner {
-        email: user.email.as_str().to_owned(),
-        username: user.username.as_str().to_owned(),
-    }
 }
 
 async fn usernames(db: &dyn Database, filter: UserFilter) -> Vec<String> {
@@ -53,12 +52,12 @@ pub async fn user_search_is_a_literal_case_insensitive_substring_of_email_or_use
     t: OffsetDateTime,
 ) {
     let at = |seconds: i64| t + Duration::seconds(seconds);
-    stored_user(db, "a_b", "first@x.io", at(0)).await;
-    stored_user(db, "axb", "second@x.io", at(1)).await;
-    stored_user(db, "promo", "100%off@x.io", at(2)).await;
-    stored_user(db, "plain", "100xoff@x.io", at(3)).await;
-    stored_user(db, "slash", r"back\slash@x.io", at(4)).await;
-    stored_user(db, "Ann", "ann@x.io", at(5)).await;
+    stored_user_with_email(db, "a_b", "first@x.io", at(0)).await;
+    stored_user_with_email(db, "axb", "second@x.io", at(1)).await;
+    stored_user_with_email(db, "promo", "100%off@x.io", at(2)).await;
+    stored_user_with_email(db, "plain", "100xoff@x.io", at(3)).await;
+    stored_user_with_email(db, "slash", r"back\slash@x.io", at(4)).await;
+    stored_user_with_email(db, "Ann", "ann@x.io", at(5)).await;
 
     assert_eq!(usernames(db, searching("a_b")).await, ["a_b"]);
     assert_eq!(usernames(db, searching("A_B")).await, ["a_b"]);
@@ -79,9 +78,9 @@ pub async fn users_are_newest_first_filtered_by_activity_and_paged_with_a_total(
 ) {
     // Made out of time order, with fractions of a second (SQLite's text
     // sorts those wrongly unless compared as time).
-    let mid = stored_user(db, "mid", "mid@x.io", t + Duration::milliseconds(500)).await;
-    let old = stored_user(db, "old", "old@x.io", t).await;
-    stored_user(db, "new", "new@x.io", t + Duration::seconds(1)).await;
+    let mid = stored_user_with_email(db, "mid", "mid@x.io", t + Duration::milliseconds(500)).await;
+    let old = stored_user_with_email(db, "old", "old@x.io", t).await;
+    stored_user_with_email(db, "new", "new@x.io", t + Duration::seconds(1)).await;
     db.update_user(&User {
         is_active: false,
         ..old
@@ -116,19 +115,12 @@ pub async fn tokens_carry_owner_and_last_use_and_filter_by_user_and_usability(
     db: &dyn Database,
     t: OffsetDateTime,
 ) {
-    let ann = stored_user(db, "ann", "ann@x.io", t).await;
-    let bob = stored_user(db, "bob", "bob@x.io", t).await;
-    let stored_token = |owner: &User, seed: u8, at: OffsetDateTime| {
-        let token = token(owner.id, seed, at);
-        async move {
-            db.insert_token(&token).await.unwrap();
-            token
-        }
-    };
-    let fresh = stored_token(&ann, 1, t + Duration::milliseconds(100)).await;
-    let revoked = stored_token(&ann, 2, t + Duration::milliseconds(600)).await;
-    let expired = stored_token(&ann, 3, t + Duration::seconds(1)).await;
-    let bobs = stored_token(&bob, 4, t + Duration::seconds(2)).await;
+    let ann = stored_user(db, "ann", t).await;
+    let bob = stored_user(db, "bob", t).await;
+    let fresh = stored_token(db, &ann, 1, t + Duration::milliseconds(100)).await;
+    let revoked = stored_token(db, &ann, 2, t + Duration::milliseconds(600)).await;
+    let expired = stored_token(db, &ann, 3, t + Duration::seconds(1)).await;
+    let bobs = stored_token(db, &bob, 4, t + Duration::seconds(2)).await;
     db.revoke_token(revoked.id, t).await.unwrap();
     let expired = db
         .activate_token(expired.id, t - Duration::hours(30))

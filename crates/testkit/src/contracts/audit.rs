@@ -9,13 +9,13 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 use zenzefi_domain::RequestContext;
-use zenzefi_domain::admin::{AuditFilter, AuditRecord, Owner};
+use zenzefi_domain::admin::{AuditFilter, AuditRecord};
 use zenzefi_domain::audit::{AuditAction, AuditEntry, ResourceType};
 use zenzefi_domain::page::Page;
 use zenzefi_domain::ports::Database;
 use zenzefi_domain::user::{User, UserId};
 
-use crate::fixtures::user;
+use super::{owner, stored_user};
 
 /// An entry about (and by) `actor`, or an anonymous one about a user.
 pub fn audit_entry(
@@ -35,21 +35,8 @@ pub fn audit_entry(
     )
 }
 
-fn owner(user: &User) -> Owner {
-    Owner {
-        email: user.email.as_str().to_owned(),
-        username: user.username.as_str().to_owned(),
-    }
-}
-
 fn ids(records: &[AuditRecord]) -> Vec<Uuid> {
     records.iter().map(|r| r.entry.id).collect()
-}
-
-async fn stored_user(db: &dyn Database, name: &str, t: OffsetDateTime) -> User {
-    let user = user(name, t);
-    db.insert_user(&user).await.unwrap();
-    user
 }
 
 /// `since` is inclusive, `until` exclusive; filters combine.

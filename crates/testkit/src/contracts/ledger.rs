@@ -9,7 +9,7 @@ use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::ports::Database;
 use zenzefi_domain::user::{User, UserId};
 
-use crate::fixtures::user;
+use super::stored_user;
 
 /// A settled entry of `owner` for `cents`, made at `at`.
 pub fn entry(owner: &User, cents: i64, kind: EntryKind, at: OffsetDateTime) -> LedgerEntry {
@@ -29,12 +29,6 @@ pub fn pending_deposit(owner: &User, payment_id: &str, at: OffsetDateTime) -> Le
         payment_id: Some(payment_id.to_owned()),
         ..entry(owner, 5000, EntryKind::Deposit, at)
     }
-}
-
-async fn stored_user(db: &dyn Database, name: &str, t: OffsetDateTime) -> User {
-    let user = user(name, t);
-    db.insert_user(&user).await.unwrap();
-    user
 }
 
 pub async fn an_entry_is_found_by_its_payment_id(db: &dyn Database, t: OffsetDateTime) {

@@ -19,11 +19,39 @@ pub mod users;
 
 use time::OffsetDateTime;
 use time::macros::datetime;
+use zenzefi_domain::admin::Owner;
+use zenzefi_domain::ports::Database;
+use zenzefi_domain::token::AccessToken;
+use zenzefi_domain::user::User;
+
+use crate::fixtures::{token, user};
 
 /// The time the database scenarios start from: whole seconds, which every
 /// adapter stores exactly (SQLite keeps milliseconds, PostgreSQL
 /// microseconds).
 pub const T0: OffsetDateTime = datetime!(2026-01-01 12:00 UTC);
+
+/// A user `name` created at `t`, stored.
+async fn stored_user(db: &dyn Database, name: &str, t: OffsetDateTime) -> User {
+    let user = user(name, t);
+    db.insert_user(&user).await.unwrap();
+    user
+}
+
+/// A fresh token of `owner` bought at `t`, stored.
+async fn stored_token(db: &dyn Database, owner: &User, seed: u8, t: OffsetDateTime) -> AccessToken {
+    let token = token(owner.id, seed, t);
+    db.insert_token(&token).await.unwrap();
+    token
+}
+
+/// How the operators' lists name `user`.
+fn owner(user: &User) -> Owner {
+    Owner {
+        email: user.email.as_str().to_owned(),
+        username: user.username.as_str().to_owned(),
+    }
+}
 
 /// Declares one `#[tokio::test]` per database scenario (the store ports
 /// and the job-run claims), each on a database of its own.

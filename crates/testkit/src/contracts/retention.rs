@@ -11,7 +11,7 @@ use zenzefi_domain::ports::Database;
 use zenzefi_domain::{Money, RequestContext};
 
 use super::audit::audit_entry;
-use crate::fixtures::user;
+use super::stored_user;
 
 pub async fn old_audit_entries_are_deleted_oldest_first_in_batches(
     db: &dyn Database,
@@ -50,8 +50,7 @@ pub async fn stale_pending_deposits_are_canceled_in_batches_and_nothing_else(
     db: &dyn Database,
     t: OffsetDateTime,
 ) {
-    let ann = user("ann", t);
-    db.insert_user(&ann).await.unwrap();
+    let ann = stored_user(db, "ann", t).await;
     let mut n = 0;
     let mut entry = |millis: i64, kind: EntryKind, status: EntryStatus| {
         n += 1;

@@ -8,21 +8,10 @@ use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::ports::{Database, InsertSessionError};
 use zenzefi_domain::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use zenzefi_domain::token::{AccessToken, TokenId};
-use zenzefi_domain::user::{User, UserId};
+use zenzefi_domain::user::UserId;
 
-use crate::fixtures::{ended, session, token, user};
-
-async fn stored_user(db: &dyn Database, name: &str, t: OffsetDateTime) -> User {
-    let user = user(name, t);
-    db.insert_user(&user).await.unwrap();
-    user
-}
-
-async fn stored_token(db: &dyn Database, owner: &User, seed: u8, t: OffsetDateTime) -> AccessToken {
-    let token = token(owner.id, seed, t);
-    db.insert_token(&token).await.unwrap();
-    token
-}
+use super::{stored_token, stored_user};
+use crate::fixtures::{ended, session, token};
 
 fn activity(
     session: &ProxySession,

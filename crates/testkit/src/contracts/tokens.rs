@@ -5,22 +5,10 @@
 use time::{Duration, OffsetDateTime};
 use zenzefi_domain::ports::Database;
 use zenzefi_domain::token::{AccessToken, Scope, TokenId, TokenSecret};
-use zenzefi_domain::user::User;
+use zenzefi_domain::user::UserId;
 
-use crate::fixtures::{token, user};
-
-async fn stored_user(db: &dyn Database, name: &str, t: OffsetDateTime) -> User {
-    let user = user(name, t);
-    db.insert_user(&user).await.unwrap();
-    user
-}
-
-/// A fresh token of `owner` bought at `t`, stored.
-async fn stored_token(db: &dyn Database, owner: &User, seed: u8, t: OffsetDateTime) -> AccessToken {
-    let token = token(owner.id, seed, t);
-    db.insert_token(&token).await.unwrap();
-    token
-}
+use super::{stored_token, stored_user};
+use crate::fixtures::token;
 
 pub async fn a_token_is_found_by_id_and_by_hash(db: &dyn Database, t: OffsetDateTime) {
     let ann = stored_user(db, "ann", t).await;
@@ -154,6 +142,6 @@ pub async fn a_users_tokens_are_newest_first_and_with_a_time_only_the_usable_one
     );
     let usable = db.tokens_of_user(ann.id, Some(t)).await.unwrap();
     assert_eq!(ids(usable), [fresh.id, running.id]);
-    let nobodys = db.tokens_of_user(zenzefi_domain::user::UserId::generate(), None);
+    let nobodys = db.tokens_of_user(UserId::generate(), None);
     assert!(nobodys.await.unwrap().is_empty());
 }
