@@ -406,3 +406,55 @@ impl From<Refusal> for ApiError {
         Self::new(status, code, err.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use zenzefi_domain::admin::AdminService;
+    use zenzefi_domain::pricing::Pricing;
+    use zenzefi_domain::token::TokenId;
+    use zenzefi_domain::tokens::TokenService;
+    use zenzefi_domain::user::User;
+    use zenzefi_domain::{PortError, RequestContext};
+    use zenzefi_memory::{InMemorySessionClaims, InMemoryTokenCache, SystemClock};
+    use zenzefi_testkit::failing::FailingDatabase;
+    use zenzefi_testkit::fixtures;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_admin_action_on_a_database_that_is_down_answers_503() {
+        let (db, cache, claims, clock) = (
+            Arc::new(FailingDatabase::down()),
+            Arc::new(InMemoryTokenCache::default()),
+            Arc::new(InMemorySessionClaims::default()),
+            Arc::new(SystemClock),
+        );
+        let tokens = TokenService::new(
+            db.clone(),
+            cache.clone(),
+            claims.clone(),
+            clock.clone(),
+            Arc::new(zenzefi_crypto::OsEntropy),
+            Pricing::new([(1, zenzefi_domain::Money::from_cents(100))].into()),
+        );
+        let admin = AdminService::new(db, cache, claims, Arc::new(tokens), clock);
+        let root = User {
+            is_superuser: true,
+            ..fixtures::user("root", time::OffsetDateTime::now_utc())
+        };
+        let err = admin
+            .force_revoke(&root, TokenId::generate(), &RequestContext::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, AdminError::Port(PortError::Unavailable(_))),
+            "{err:?}"
+        );
+
+        let answer = ApiError::from(err);
+        assert_eq!(answer.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(answer.code(), "service_unavailable");
+    }
+}

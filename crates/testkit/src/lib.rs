@@ -2,6 +2,7 @@
 //! adapter of a port runs, and tools for fault tests.
 
 pub mod contracts;
+pub mod failing;
 pub mod fixtures;
 pub mod redis_server;
 

@@ -6,13 +6,14 @@
 //! the port's implementation for [`MemStore`].
 
 mod admin;
+mod job_runs;
 mod ledger;
 mod sessions;
 mod stats;
 mod tokens;
 mod users;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -36,6 +37,8 @@ pub struct State {
     sessions: HashMap<SessionId, ProxySession>,
     /// `last_used_at` of the SQL stores, which the domain's token lacks.
     tokens_last_used: HashMap<TokenId, OffsetDateTime>,
+    /// Claimed `(job, occurrence)` pairs, the occurrence in UTC.
+    job_runs: HashSet<(String, OffsetDateTime)>,
 }
 
 /// Sorts newest first the way the SQL stores do: by creation time, then by
@@ -131,35 +134,5 @@ impl Database for InMemoryDatabase {
         let committed = (self.0).0.clone().lock_owned().await;
         let working = Mutex::new(committed.clone());
         Ok(Box::new(MemStore(Exclusive { committed, working })))
-    }
-}
-
-/// Rows the store tests build on.
-#[cfg(test)]
-mod fixtures {
-    use time::macros::datetime;
-    use uuid::Uuid;
-    use zenzefi_domain::Money;
-    use zenzefi_domain::ports::UserStore;
-    use zenzefi_domain::user::UserId;
-    use zenzefi_testkit::fixtures::user;
-
-    use super::{Access, InMemoryDatabase};
-
-    pub const T0: time::OffsetDateTime = datetime!(2026-01-01 12:00 UTC);
-
-    /// A stored user with this balance (written directly: the ports move
-    /// balances only through the ledger).
-    pub async fn user_with_balance(db: &InMemoryDatabase, cents: i64) -> UserId {
-        let user = user(&format!("user-{}", Uuid::now_v7().simple()), T0);
-        let id = user.id;
-        db.insert_user(&user).await.unwrap();
-        db.0.with(|s| {
-            if let Some(stored) = s.users.get_mut(&id) {
-                stored.balance = Money::from_cents(cents);
-            }
-        })
-        .await;
-        id
     }
 }

@@ -34,16 +34,3 @@ impl<A: Access> StatsStore for MemStore<A> {
         Ok(self.0.with(|s| s.counts(now)).await)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use zenzefi_testkit::contracts::stats::counts_cover_usable_tokens_of_active_owners_open_sessions_and_every_user as contract;
-
-    use crate::database::InMemoryDatabase;
-    use crate::database::fixtures::T0;
-
-    #[tokio::test]
-    async fn counts_cover_usable_tokens_of_active_owners_open_sessions_and_every_user() {
-        contract(&InMemoryDatabase::default(), T0).await;
-    }
-}

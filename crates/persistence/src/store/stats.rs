@@ -50,29 +50,3 @@ impl<C: ConnectionTrait + Send + Sync> StatsStore for SeaStore<C> {
         })
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use zenzefi_testkit::contracts::stats::counts_cover_usable_tokens_of_active_owners_open_sessions_and_every_user as contract;
-
-    use super::*;
-    use crate::testing::TestDatabase;
-
-    /// Whole seconds: both backends store them exactly.
-    fn t0() -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(OffsetDateTime::now_utc().unix_timestamp()).unwrap()
-    }
-
-    #[tokio::test]
-    async fn counts_on_sqlite() {
-        contract(TestDatabase::sqlite().await.db(), t0()).await;
-    }
-
-    #[tokio::test]
-    async fn counts_on_postgres() {
-        let Some(test_db) = TestDatabase::postgres().await else {
-            return;
-        };
-        contract(test_db.db(), t0()).await;
-    }
-}
