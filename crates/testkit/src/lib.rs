@@ -1,6 +1,7 @@
 //! Shared by the test suites of the workspace.
 
 pub mod contracts;
+pub mod fault_proxy;
 pub mod fixtures;
 
 /// The URL of a real service a test needs (`TEST_DATABASE_URL`,

@@ -39,6 +39,7 @@ pub const ACTIVE_TOKENS: &str = "zenzefi_active_tokens";
 pub const ACTIVE_SESSIONS: &str = "zenzefi_active_sessions";
 pub const USER_COUNT: &str = "zenzefi_user_count";
 pub const UPSTREAM_UP: &str = "zenzefi_upstream_up";
+pub const SESSION_COUNTERS_LOST_TOTAL: &str = "zenzefi_session_counters_lost_total";
 
 const PROXY_LATENCY_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 const DB_QUERY_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1];
@@ -140,6 +141,11 @@ fn describe() {
         UPSTREAM_UP,
         "1 when the last health check reached the upstream, else 0."
     );
+    describe_counter!(
+        SESSION_COUNTERS_LOST_TOTAL,
+        "Proxied requests whose session counters a graceful stop could not write (SPEC §17)."
+    );
+    counter!(SESSION_COUNTERS_LOST_TOTAL).increment(0);
     for outcome in ["success", "failure"] {
         counter!(AUTH_ATTEMPTS_TOTAL, "status" => outcome).increment(0);
     }
@@ -228,6 +234,11 @@ pub fn token_purchased(token: &AccessToken) {
         "scope" => token.scope.as_str(),
     )
     .increment(1);
+}
+
+/// Proxied requests whose session counters were given up at a stop.
+pub fn session_counters_lost(requests: u64) {
+    counter!(SESSION_COUNTERS_LOST_TOTAL).increment(requests);
 }
 
 /// One database statement; handed to the persistence adapter as its query

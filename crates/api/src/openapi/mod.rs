@@ -44,7 +44,7 @@ const UI_FILES: &str = "/docs/{_:.*}";
         (name = "tokens", description = "Access tokens: pricing, purchase, revocation (SPEC §6)"),
         (name = "proxy", description = "The reverse proxy to the Zenzefi server (SPEC §7)"),
         (name = "admin", description = "Operators' API; superusers only (SPEC §8)"),
-        (name = "health", description = "Dependency health (SPEC §10)"),
+        (name = "health", description = "Dependency health (SPEC §10) and this instance's liveness and readiness (SPEC §17)"),
         (name = "metrics", description = "Prometheus metrics (SPEC §10)"),
     ),
     components(schemas(Problem, FieldProblem)),

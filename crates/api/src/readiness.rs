@@ -1,0 +1,119 @@
+//! This instance's own readiness (SPEC §17), for a load balancer's
+//! `GET /health/ready`. Unlike the shared, cached report of §10 it is fed by
+//! what this instance sees: a request or flush that finds PostgreSQL or
+//! Redis unavailable marks it not ready at once; its own quick probes mark
+//! it ready again. Marking costs one atomic store, so the hot path can
+//! report without a lock or an allocation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::web;
+use futures::future::join_all;
+use tokio::sync::Notify;
+use zenzefi_domain::PortError;
+use zenzefi_domain::ports::Probe;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How often the dependencies are probed while not ready: recovery shows
+/// within a second.
+const PROBE_WHILE_DOWN: Duration = Duration::from_millis(250);
+/// How often while ready, to notice an outage that no request met.
+const PROBE_WHILE_UP: Duration = Duration::from_secs(5);
+/// A probe slower than this counts as a failure, so that a probe stuck on
+/// a dead connection cannot hold readiness back for a pool timeout.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+pub struct Readiness {
+    ready: AtomicBool,
+    /// Wakes the probe loop early when a failure is reported.
+    failed: Notify,
+    /// PostgreSQL, and Redis when configured.
+    probes: Vec<Arc<dyn Probe>>,
+}
+
+impl Readiness {
+    pub fn new(probes: Vec<Arc<dyn Probe>>) -> Self {
+        Self {
+            ready: AtomicBool::new(true),
+            failed: Notify::new(),
+            probes,
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// Takes note of what a dependency answered; only an outage counts.
+    pub fn observe(&self, err: &PortError) {
+        if matches!(err, PortError::Unavailable(_)) {
+            self.mark_down();
+        }
+    }
+
+    fn mark_down(&self) {
+        if self.ready.swap(false, Ordering::Relaxed) {
+            tracing::warn!("a dependency is unavailable: /health/ready answers 503");
+            self.failed.notify_one();
+        }
+    }
+
+    /// Probes every dependency, briefly: ready when all answer.
+    pub async fn probe(&self) {
+        let outcomes = join_all(
+            self.probes
+                .iter()
+                .map(|p| tokio::time::timeout(PROBE_TIMEOUT, p.probe())),
+        )
+        .await;
+        if outcomes.iter().all(|o| matches!(o, Ok(Ok(())))) {
+            if !self.ready.swap(true, Ordering::Relaxed) {
+                tracing::info!("dependencies answer again: /health/ready answers 200");
+            }
+        } else {
+            self.mark_down();
+        }
+    }
+
+    /// Probes fast while not ready, slowly while ready, and at once when a
+    /// failure is reported.
+    pub fn spawn(self: Arc<Self>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                let period = if self.is_ready() {
+                    PROBE_WHILE_UP
+                } else {
+                    PROBE_WHILE_DOWN
+                };
+                tokio::select! {
+                    () = tokio::time::sleep(period) => {}
+                    () = self.failed.notified() => {}
+                }
+                self.probe().await;
+            }
+        })
+    }
+}
+
+/// Feeds readiness from a response that a dependency outage produced (the
+/// `service_unavailable` problem of [`ApiError`]). Other responses cost a
+/// status comparison.
+pub fn observe_response<B>(res: &ServiceResponse<B>) {
+    if res.status() != StatusCode::SERVICE_UNAVAILABLE {
+        return;
+    }
+    let outage = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+        .is_some_and(ApiError::is_dependency_outage);
+    if outage && let Some(state) = res.request().app_data::<web::Data<AppState>>() {
+        state.readiness.mark_down();
+    }
+}
