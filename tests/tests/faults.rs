@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
-use zenzefi_bootstrap::Secret;
+use zenzefi_bootstrap::{Secret, Settings};
 use zenzefi_testkit::fault_proxy::FaultProxy;
 use zenzefi_testkit::service_url;
 use zenzefi_tests::upstream::FakeUpstream;
@@ -26,6 +26,11 @@ struct Rig {
 
 /// `None` when PostgreSQL or Redis is not configured outside CI.
 async fn rig() -> Option<Rig> {
+    rig_with(|_| {}).await
+}
+
+/// Like [`rig`], with the settings adjusted last.
+async fn rig_with(adjust: impl FnOnce(&mut Settings)) -> Option<Rig> {
     let postgres = FaultProxy::in_front_of(&service_url("TEST_DATABASE_URL")?).await;
     let redis = FaultProxy::in_front_of(&service_url("TEST_REDIS_URL")?).await;
     let fake = FakeUpstream::start().await;
@@ -38,6 +43,7 @@ async fn rig() -> Option<Rig> {
         s.database.acquire_timeout_secs = 1;
         s.redis.timeout_secs = 1;
         s.sessions.flush_interval_ms = 200;
+        adjust(s);
     })
     .await?;
     Some(Rig {
@@ -243,6 +249,74 @@ async fn a_stop_during_a_blocked_flush_writes_every_counter() {
         stop_took >= hold,
         "the stop returned before the flush could write"
     );
+}
+
+/// The same, with the lock held past `server.shutdown_timeout_secs`: the
+/// stop gives up on time, the database keeps none of the blocked batch, and
+/// exactly its requests are reported lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stop_that_cannot_write_in_time_reports_what_it_lost() {
+    let Some(mut rig) = rig_with(|s| s.server.shutdown_timeout_secs = 1).await else {
+        return;
+    };
+    let app = &mut rig.app;
+    let (_, token) = app.token_holder("ann", "full").await;
+    let before = Traffic::start(app, &token, 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (first, first_bytes, _) = before.stop().await;
+    counters_reach(app, (first, first_bytes), Duration::from_secs(3))
+        .await
+        .expect("the first requests flushed");
+    let lost_before = counters_lost(&app.base_url, app).await;
+
+    let conn = app.database.db().connection();
+    let lock = conn.begin().await.unwrap();
+    lock.execute_unprepared("SELECT 1 FROM proxy_sessions FOR UPDATE")
+        .await
+        .unwrap();
+    let during = Traffic::start(app, &token, 2);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (second, _, _) = during.stop().await;
+    flusher_waits_on_a_lock(app).await;
+
+    let stop_started = Instant::now();
+    app.stop_gracefully().await;
+    let stop_took = stop_started.elapsed();
+    lock.commit().await.unwrap();
+
+    let (sibling, _server) = app.sibling().await;
+    let lost = counters_lost(&sibling, app).await - lost_before;
+    let seen = session_counters(app).await;
+    eprintln!(
+        "stop with a 1 s timeout during a flush blocked for longer: {stop_took:?}; \
+         database has {seen:?} of ({}, …); {lost} requests reported lost of {second} unwritten",
+        first + second
+    );
+    assert_eq!(seen, (first, first_bytes));
+    assert_eq!(lost, second);
+    assert!(
+        stop_took < Duration::from_secs(3),
+        "the stop kept to its timeout"
+    );
+}
+
+/// `zenzefi_session_counters_lost_total`, process-wide like every metric.
+async fn counters_lost(base_url: &str, app: &TestApp) -> u64 {
+    let text = app
+        .http
+        .get(format!("{base_url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("zenzefi_session_counters_lost_total "))
+        .expect("the counter is exported")
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// Polls PostgreSQL until a backend of the app's database waits on a lock.
