@@ -117,3 +117,68 @@ pub fn observe_response<B>(res: &ServiceResponse<B>) {
         state.readiness.mark_down();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_trait::async_trait;
+
+    use super::*;
+
+    /// Answers after `delay`: up or refused.
+    struct FakeProbe {
+        delay: Duration,
+        up: bool,
+    }
+
+    #[async_trait]
+    impl Probe for FakeProbe {
+        async fn probe(&self) -> Result<(), PortError> {
+            tokio::time::sleep(self.delay).await;
+            if self.up {
+                Ok(())
+            } else {
+                Err(PortError::unavailable("refused"))
+            }
+        }
+    }
+
+    fn readiness(probes: &[(u64, bool)]) -> Readiness {
+        Readiness::new(
+            probes
+                .iter()
+                .map(|&(ms, up)| {
+                    Arc::new(FakeProbe {
+                        delay: Duration::from_millis(ms),
+                        up,
+                    }) as Arc<dyn Probe>
+                })
+                .collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn only_an_outage_marks_the_instance_not_ready() {
+        let r = readiness(&[(0, true)]);
+        r.observe(&PortError::unexpected("a bad row"));
+        assert!(r.is_ready());
+        r.observe(&PortError::unavailable("pool timed out"));
+        assert!(!r.is_ready());
+    }
+
+    #[tokio::test]
+    async fn the_instance_is_ready_again_when_every_probe_answers() {
+        let r = readiness(&[(0, true), (0, true)]);
+        r.observe(&PortError::unavailable("refused"));
+        r.probe().await;
+        assert!(r.is_ready());
+    }
+
+    #[tokio::test]
+    async fn one_failing_or_slow_probe_keeps_it_not_ready() {
+        for probes in [[(0, true), (0, false)], [(0, true), (600, true)]] {
+            let r = readiness(&probes);
+            r.probe().await;
+            assert!(!r.is_ready(), "{probes:?}");
+        }
+    }
+}

@@ -32,3 +32,35 @@ fn connection_lost(err: &sqlx::Error) -> bool {
 pub fn corrupt_row(table: &str, detail: String) -> PortError {
     PortError::unexpected(format!("corrupt row in {table}: {detail}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn statement_failed(cause: sqlx::Error) -> DbErr {
+        DbErr::Query(RuntimeErr::SqlxError(Arc::new(cause)))
+    }
+
+    #[test]
+    fn a_statement_cut_off_by_a_lost_connection_is_an_outage() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        assert!(matches!(
+            port_error(statement_failed(sqlx::Error::Io(reset))),
+            PortError::Unavailable(_)
+        ));
+        assert!(matches!(
+            port_error(statement_failed(sqlx::Error::PoolTimedOut)),
+            PortError::Unavailable(_)
+        ));
+    }
+
+    #[test]
+    fn a_statement_the_database_refused_is_not_an_outage() {
+        assert!(matches!(
+            port_error(statement_failed(sqlx::Error::RowNotFound)),
+            PortError::Unexpected(_)
+        ));
+    }
+}
