@@ -355,14 +355,14 @@ async fn readiness_follows_a_postgres_outage_within_a_second() {
     assert_eq!(status_of(&rig.app, "/health/ready").await, StatusCode::OK);
 
     rig.postgres.cut();
-    let failed = rig.app.me(&jwt).await;
-    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     let down = readiness_becomes(
         &rig.app,
         StatusCode::SERVICE_UNAVAILABLE,
         Duration::from_secs(1),
     )
     .await;
+    let failed = rig.app.me(&jwt).await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(status_of(&rig.app, "/health/live").await, StatusCode::OK);
     // The shared report of §10 is not this instance's business.
     assert_eq!(status_of(&rig.app, "/health").await, StatusCode::OK);
@@ -370,7 +370,7 @@ async fn readiness_follows_a_postgres_outage_within_a_second() {
     rig.postgres.restore();
     let up = readiness_becomes(&rig.app, StatusCode::OK, Duration::from_secs(1)).await;
     assert_eq!(rig.app.me(&jwt).await.status(), StatusCode::OK);
-    eprintln!("postgres: 503 {down:?} after a failed request, 200 {up:?} after recovery");
+    eprintln!("postgres: 503 {down:?} after the cut, 200 {up:?} after recovery");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -382,22 +382,22 @@ async fn readiness_follows_a_redis_outage_within_a_second() {
     assert_eq!(status_of(&rig.app, "/health/ready").await, StatusCode::OK);
 
     rig.redis.cut();
-    // Login attempts are counted in Redis.
-    let failed = rig.app.login("ann@x.io", zenzefi_tests::PASSWORD).await;
-    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     let down = readiness_becomes(
         &rig.app,
         StatusCode::SERVICE_UNAVAILABLE,
         Duration::from_secs(1),
     )
     .await;
+    // Login attempts are counted in Redis.
+    let failed = rig.app.login("ann@x.io", zenzefi_tests::PASSWORD).await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(status_of(&rig.app, "/health/live").await, StatusCode::OK);
 
     rig.redis.restore();
     let up = readiness_becomes(&rig.app, StatusCode::OK, Duration::from_secs(1)).await;
     let login = rig.app.login("ann@x.io", zenzefi_tests::PASSWORD).await;
     assert_eq!(login.status(), StatusCode::OK);
-    eprintln!("redis: 503 {down:?} after a failed request, 200 {up:?} after recovery");
+    eprintln!("redis: 503 {down:?} after the cut, 200 {up:?} after recovery");
 }
 
 /// The upstream goes away for a second and comes back: proxied requests

@@ -18,16 +18,17 @@ use zenzefi_domain::PortError;
 use zenzefi_domain::ports::Probe;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 
 /// How often the dependencies are probed while not ready: recovery shows
 /// within a second.
 const PROBE_WHILE_DOWN: Duration = Duration::from_millis(250);
-/// How often while ready, to notice an outage that no request met.
-const PROBE_WHILE_UP: Duration = Duration::from_secs(5);
+/// How often while ready: an outage shows within a second even before a
+/// request meets it (a request needing a new connection only fails after
+/// `database.acquire_timeout_secs`). Two cheap round trips a second.
+const PROBE_WHILE_UP: Duration = Duration::from_millis(500);
 /// A probe slower than this counts as a failure, so that a probe stuck on
 /// a dead connection cannot hold readiness back for a pool timeout.
-const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(400);
 
 pub struct Readiness {
     ready: AtomicBool,
@@ -113,13 +114,15 @@ pub fn observe_response<B>(res: &ServiceResponse<B>) {
         .error()
         .and_then(|e| e.as_error::<ApiError>())
         .is_some_and(ApiError::is_dependency_outage);
-    if outage && let Some(state) = res.request().app_data::<web::Data<AppState>>() {
-        state.readiness.mark_down();
+    if outage && let Some(readiness) = res.request().app_data::<web::Data<Readiness>>() {
+        readiness.mark_down();
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use actix_web::HttpResponse;
+    use actix_web::test::TestRequest;
     use async_trait::async_trait;
 
     use super::*;
@@ -154,6 +157,28 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    /// A response as the middleware sees it, from an app serving `readiness`.
+    fn response(readiness: &Arc<Readiness>, answer: HttpResponse) -> ServiceResponse {
+        let req = TestRequest::default()
+            .app_data(web::Data::from(readiness.clone()))
+            .to_http_request();
+        ServiceResponse::new(req, answer)
+    }
+
+    #[tokio::test]
+    async fn a_dependency_outage_answered_to_a_client_marks_it_not_ready() {
+        let r = Arc::new(readiness(&[]));
+        let refused = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down");
+        observe_response(&response(&r, HttpResponse::from_error(refused)));
+        // A 503 of its own making, such as /health's, is no outage.
+        observe_response(&response(&r, HttpResponse::ServiceUnavailable().finish()));
+        assert!(r.is_ready());
+
+        let outage = ApiError::from(PortError::unavailable("pool timed out"));
+        observe_response(&response(&r, HttpResponse::from_error(outage)));
+        assert!(!r.is_ready());
     }
 
     #[tokio::test]

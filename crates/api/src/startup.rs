@@ -132,7 +132,6 @@ impl Application {
             ),
             clock: infra.clock.clone(),
             health,
-            readiness,
             trust_forwarded_for: settings.server.trust_forwarded_for,
             public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
             webhook_secret: settings.payments.webhook_secret.clone(),
@@ -174,6 +173,7 @@ impl Application {
                     proxies[next_proxy.fetch_add(1, Ordering::Relaxed) % proxies.len()].clone(),
                 )
                 .app_data(metrics_endpoint.clone())
+                .app_data(web::Data::from(readiness.clone()))
                 .app_data(json_config())
                 .app_data(query_config())
                 .app_data(path_config())

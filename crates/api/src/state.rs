@@ -12,7 +12,6 @@ use zenzefi_domain::tokens::TokenService;
 
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
-use crate::readiness::Readiness;
 
 pub struct AppState {
     pub auth: AuthService,
@@ -23,8 +22,6 @@ pub struct AppState {
     pub jwt: JwtCodec,
     pub clock: Arc<dyn Clock>,
     pub health: Arc<HealthMonitor>,
-    /// This instance's own view of its dependencies (`/health/ready`).
-    pub readiness: Arc<Readiness>,
     /// Whether the client address may be taken from forwarding headers.
     pub trust_forwarded_for: bool,
     /// `server.public_url`, without a trailing slash.

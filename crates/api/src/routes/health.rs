@@ -11,6 +11,7 @@ use zenzefi_domain::health::{Check, HealthReport, HealthStatus};
 
 use super::Endpoint;
 use crate::openapi::schemas;
+use crate::readiness::Readiness;
 use crate::state::AppState;
 
 pub(super) const ROUTES: &[Endpoint] = &[
@@ -181,8 +182,8 @@ async fn live() -> HttpResponse {
         (status = 503, description = "`not_ready`", body = InstanceResponse),
     )
 )]
-async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    if state.readiness.is_ready() {
+async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+    if readiness.is_ready() {
         HttpResponse::Ok().json(InstanceResponse { status: "ready" })
     } else {
         HttpResponse::ServiceUnavailable().json(InstanceResponse {
