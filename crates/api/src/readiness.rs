@@ -1,9 +1,9 @@
 //! This instance's own readiness (SPEC §17), for a load balancer's
 //! `GET /health/ready`. Unlike the shared, cached report of §10 it is fed by
 //! what this instance sees: a request or flush that finds PostgreSQL or
-//! Redis unavailable marks it not ready at once; its own quick probes mark
-//! it ready again. Marking costs one atomic store, so the hot path can
-//! report without a lock or an allocation.
+//! Redis unavailable marks it not ready at once, and so does one of its own
+//! quick probes; only the probes mark it ready again. Marking costs one
+//! atomic swap, so the hot path can report without a lock or an allocation.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
