@@ -22,6 +22,9 @@ use zenzefi_domain::validation::ValidationErrors;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The code of [`PortError::Unavailable`]'s problem.
+const DEPENDENCY_OUTAGE: &str = "service_unavailable";
+
 #[derive(Debug, Clone)]
 pub struct ApiError {
     status: StatusCode,
@@ -83,6 +86,12 @@ impl ApiError {
     /// The stable problem `code`.
     pub fn code(&self) -> &'static str {
         self.code
+    }
+
+    /// Whether a dependency (PostgreSQL, Redis) was unreachable, as opposed
+    /// to a refusal of the request.
+    pub fn is_dependency_outage(&self) -> bool {
+        self.code == DEPENDENCY_OUTAGE
     }
 
     /// 422 with one entry per invalid field.
@@ -189,7 +198,7 @@ impl From<PortError> for ApiError {
                 cause: Some(Arc::new(err)),
                 ..Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "service_unavailable",
+                    DEPENDENCY_OUTAGE,
                     "A dependency of the service is unavailable; try again shortly",
                 )
             },

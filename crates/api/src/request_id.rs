@@ -1,7 +1,8 @@
 //! Every response carries `X-Request-Id` (the client's, when it sent a
 //! sane one), and every log line of the request carries it too. The same
-//! middleware counts the request in `zenzefi_http_requests_total`: one
-//! layer instead of two on every request, the proxy's included.
+//! middleware counts the request in `zenzefi_http_requests_total` and tells
+//! readiness about dependency outages: one layer instead of three on every
+//! request, the proxy's included.
 
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 use tracing::Instrument;
 
-use crate::metrics;
+use crate::{metrics, readiness};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -44,6 +45,7 @@ pub async fn observe(
     let outcome = next.call(req).instrument(span.clone()).await;
     metrics::count_response(&method, &outcome);
     let mut res = outcome?;
+    readiness::observe_response(&res);
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(X_REQUEST_ID, value);
     }

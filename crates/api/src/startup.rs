@@ -12,11 +12,10 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
-use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_database};
+use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_flusher_database};
 use zenzefi_domain::PortError;
 use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
-use zenzefi_domain::sessions::SessionService;
 
 use crate::error::ApiError;
 use crate::extract::{json_config, path_config, query_config};
@@ -24,8 +23,10 @@ use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
 use crate::proxy::{self, Proxy};
+use crate::readiness::Readiness;
 use crate::request_id;
 use crate::routes;
+use crate::session_flusher::{RunningFlusher, SessionFlusher};
 use crate::state::AppState;
 use crate::upstream::{Upstream, UpstreamConfigError, UpstreamProbe};
 
@@ -50,9 +51,9 @@ pub struct Application {
     server: Server,
     health_task: tokio::task::JoinHandle<()>,
     gauges_task: tokio::task::JoinHandle<()>,
-    sessions: Arc<SessionService>,
-    flush_task: tokio::task::JoinHandle<()>,
-    settings: Settings,
+    readiness_task: tokio::task::JoinHandle<()>,
+    flusher: RunningFlusher,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -106,11 +107,20 @@ impl Application {
             bearer_token: settings.metrics.bearer_token.clone(),
         });
 
+        let readiness = Arc::new(Readiness::new(
+            std::iter::once(infra.database_probe())
+                .chain(infra.redis_probe())
+                .collect(),
+        ));
+        let readiness_task = readiness.clone().spawn();
+
         let sessions = Arc::new(infra.session_service(settings));
-        let flush_task = spawn_flusher(
-            sessions.clone(),
-            Duration::from_millis(settings.sessions.flush_interval_ms.max(1)),
-        );
+        let mut flush_db = connect_flusher_database(settings).await?;
+        flush_db.observe_queries(metrics::db_query);
+        let flusher = SessionFlusher::new(sessions.clone(), Arc::new(flush_db), readiness.clone())
+            .spawn(Duration::from_millis(
+                settings.sessions.flush_interval_ms.max(1),
+            ));
         let tokens = Arc::new(infra.token_service(settings)?);
         let admission = Arc::new(ProxyAdmission::new(tokens.clone(), sessions.clone()));
         let state = web::Data::new(AppState {
@@ -166,6 +176,7 @@ impl Application {
                     proxies[next_proxy.fetch_add(1, Ordering::Relaxed) % proxies.len()].clone(),
                 )
                 .app_data(metrics_endpoint.clone())
+                .app_data(web::Data::from(readiness.clone()))
                 .app_data(json_config())
                 .app_data(query_config())
                 .app_data(path_config())
@@ -184,7 +195,7 @@ impl Application {
                 )
                 .default_service(web::to(routes::not_found))
         })
-        .shutdown_timeout(30);
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
         server = server.workers(workers);
         let server = server
             .listen(listener)
@@ -199,9 +210,9 @@ impl Application {
             server,
             health_task,
             gauges_task,
-            sessions,
-            flush_task,
-            settings: settings.clone(),
+            readiness_task,
+            flusher,
+            shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
         })
     }
 
@@ -216,21 +227,14 @@ impl Application {
     }
 
     /// Serves until SIGINT/SIGTERM, drains in-flight requests (their bodies
-    /// included), then writes the session counters they left behind.
+    /// included) for up to `server.shutdown_timeout_secs`, then writes the
+    /// session counters they left behind, retrying for as long again.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.health_task.abort();
         self.gauges_task.abort();
-        self.flush_task.abort();
-        // The pool's connections were opened on the workers' runtimes, which
-        // are gone or going now: write the last counters through a new pool.
-        let flushed = match connect_database(&self.settings).await {
-            Ok(database) => self.sessions.flush_into(&database).await,
-            Err(err) => Err(err),
-        };
-        if let Err(err) = flushed {
-            tracing::error!(error = %err, "could not write the last session counters");
-        }
+        self.readiness_task.abort();
+        self.flusher.stop(self.shutdown_timeout).await;
         result
     }
 }
@@ -248,19 +252,4 @@ fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHand
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, problem).map_into_right_body(),
     ))
-}
-
-/// Writes gathered session counters every `interval`. A failed flush keeps
-/// them for the next one.
-fn spawn_flusher(sessions: Arc<SessionService>, interval: Duration) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            if let Err(err) = sessions.flush().await {
-                tracing::warn!(error = %err, "session counters not written; retrying next interval");
-            }
-        }
-    })
 }

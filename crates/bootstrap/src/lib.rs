@@ -12,4 +12,6 @@ pub use settings::{
     UpstreamSettings,
 };
 pub use telemetry::init_tracing;
-pub use wiring::{Infrastructure, connect_database, install_crypto_provider};
+pub use wiring::{
+    Infrastructure, connect_database, connect_flusher_database, install_crypto_provider,
+};

@@ -59,6 +59,7 @@ pub struct ServerSettings {
     pub public_url: String,
     pub workers: usize,
     pub trust_forwarded_for: bool,
+    pub shutdown_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

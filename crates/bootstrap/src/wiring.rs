@@ -44,6 +44,22 @@ pub async fn connect_database(settings: &Settings) -> Result<SeaDatabase, PortEr
     .await
 }
 
+/// How long the session flusher waits for a connection before it gives up
+/// and keeps its batch for the next try.
+const FLUSHER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The session flusher's own one-connection pool: its writes queue behind
+/// no request, and when the database is unreachable a flush fails within a
+/// second instead of waiting out `database.acquire_timeout_secs`.
+pub async fn connect_flusher_database(settings: &Settings) -> Result<SeaDatabase, PortError> {
+    zenzefi_persistence::connect(&ConnectOptions {
+        url: settings.database.url.expose().to_owned(),
+        max_connections: 1,
+        acquire_timeout: FLUSHER_ACQUIRE_TIMEOUT,
+    })
+    .await
+}
+
 /// The connected adapters of one process.
 #[derive(Clone)]
 pub struct Infrastructure {

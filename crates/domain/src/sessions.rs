@@ -188,20 +188,29 @@ impl SessionService {
     }
 
     /// [`SessionService::flush`] through another handle on the same
-    /// database, e.g. a fresh pool at shutdown.
+    /// database, e.g. the flusher's own pool.
     pub async fn flush_into(&self, db: &dyn Database) -> Result<usize, PortError> {
-        let batch: Vec<SessionActivity> = self.pending().drain().map(|(_, a)| a).collect();
-        if batch.is_empty() {
+        let mut batch = TakenBatch {
+            service: self,
+            batch: self.pending().drain().map(|(_, a)| a).collect(),
+        };
+        if batch.batch.is_empty() {
             return Ok(0);
         }
-        if let Err(err) = db.record_activity(&batch).await {
-            let mut pending = self.pending();
-            for activity in batch {
-                merge(&mut pending, activity);
-            }
-            return Err(err);
-        }
-        Ok(batch.len())
+        db.record_activity(&batch.batch).await?;
+        Ok(std::mem::take(&mut batch.batch).len())
+    }
+
+    /// What waits for the next flush, summed: reported as lost when a stop
+    /// cannot write it.
+    pub fn unwritten(&self) -> Unwritten {
+        self.pending()
+            .values()
+            .fold(Unwritten::default(), |sum, a| Unwritten {
+                sessions: sum.sessions + 1,
+                requests: sum.requests + a.requests,
+                bytes: sum.bytes + a.bytes,
+            })
     }
 
     pub async fn sessions_of(
@@ -247,6 +256,34 @@ pub(crate) async fn release_after_commit(
 ) {
     if let Err(err) = claims.release(token, session).await {
         tracing::warn!(error = %err, %token, "could not free a session claim; it expires with its lease");
+    }
+}
+
+/// Totals of counters not yet in the database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unwritten {
+    pub sessions: u64,
+    pub requests: u64,
+    pub bytes: u64,
+}
+
+/// A batch taken out of `pending` for one write. Unless the write succeeded
+/// it goes back, also when the flush is dropped mid-write (a failed or
+/// cancelled flush loses nothing).
+struct TakenBatch<'a> {
+    service: &'a SessionService,
+    batch: Vec<SessionActivity>,
+}
+
+impl Drop for TakenBatch<'_> {
+    fn drop(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let mut pending = self.service.pending();
+        for activity in self.batch.drain(..) {
+            merge(&mut pending, activity);
+        }
     }
 }
 

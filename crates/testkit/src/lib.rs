@@ -3,6 +3,7 @@
 
 pub mod contracts;
 pub mod failing;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod redis_server;
 

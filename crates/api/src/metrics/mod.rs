@@ -43,6 +43,7 @@ pub const UPSTREAM_UP: &str = "zenzefi_upstream_up";
 pub const CACHE_LOOKUPS_TOTAL: &str = "zenzefi_cache_lookups_total";
 pub const DEPENDENCY_UP: &str = "zenzefi_dependency_up";
 pub const INVALIDATION_LAG_SECONDS: &str = "zenzefi_invalidation_lag_seconds";
+pub const SESSION_COUNTERS_LOST_TOTAL: &str = "zenzefi_session_counters_lost_total";
 
 const PROXY_LATENCY_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 const DB_QUERY_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1];
@@ -165,6 +166,11 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time from an invalidation's publication to this instance dropping its entries."
     );
+    describe_counter!(
+        SESSION_COUNTERS_LOST_TOTAL,
+        "Proxied requests whose session counters a graceful stop could not write."
+    );
+    counter!(SESSION_COUNTERS_LOST_TOTAL).increment(0);
     for outcome in ["success", "failure"] {
         counter!(AUTH_ATTEMPTS_TOTAL, "status" => outcome).increment(0);
     }
@@ -253,6 +259,11 @@ pub fn token_purchased(token: &AccessToken) {
         "scope" => token.scope.as_str(),
     )
     .increment(1);
+}
+
+/// Proxied requests whose session counters were given up at a stop.
+pub fn session_counters_lost(requests: u64) {
+    counter!(SESSION_COUNTERS_LOST_TOTAL).increment(requests);
 }
 
 /// One database statement; handed to the persistence adapter as its query

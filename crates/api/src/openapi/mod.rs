@@ -44,7 +44,7 @@ const UI_FILES: &str = "/docs/{_:.*}";
         (name = "tokens", description = "Access tokens: pricing, purchase, revocation"),
         (name = "proxy", description = "The reverse proxy to the Zenzefi server"),
         (name = "admin", description = "Operators' API; superusers only"),
-        (name = "health", description = "Dependency health"),
+        (name = "health", description = "Dependency health, and this instance's liveness and readiness"),
         (name = "metrics", description = "Prometheus metrics"),
     ),
     components(schemas(Problem, FieldProblem)),

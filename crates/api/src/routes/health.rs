@@ -1,5 +1,6 @@
 //! `GET /health` and `GET /health/detailed`, served from the
-//! background checker's last report.
+//! background checker's last report, and this instance's own
+//! `GET /health/live` and `GET /health/ready`.
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, web};
@@ -10,15 +11,18 @@ use zenzefi_domain::health::{Check, HealthReport, HealthStatus};
 
 use super::Endpoint;
 use crate::openapi::schemas;
+use crate::readiness::Readiness;
 use crate::state::AppState;
 
 pub(super) const ROUTES: &[Endpoint] = &[
     (Method::GET, "/health", |r| r.to(health)),
     (Method::GET, "/health/detailed", |r| r.to(detailed)),
+    (Method::GET, "/health/live", |r| r.to(live)),
+    (Method::GET, "/health/ready", |r| r.to(ready)),
 ];
 
 #[derive(OpenApi)]
-#[openapi(paths(health, detailed))]
+#[openapi(paths(health, detailed, live, ready))]
 pub(super) struct Api;
 
 /// The overall grade and when it was checked.
@@ -143,4 +147,47 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
 )]
 async fn detailed(state: web::Data<AppState>) -> HttpResponse {
     respond(state.health.current(), true)
+}
+
+/// This instance's own state, for a load balancer.
+#[derive(Serialize, ToSchema)]
+struct InstanceResponse {
+    /// `live`, `ready` or `not_ready`.
+    #[schema(example = "ready")]
+    status: &'static str,
+}
+
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    operation_id = "health_live",
+    tag = "health",
+    summary = "Whether this instance serves",
+    description = "200 while the process answers HTTP; checks no dependency. For a liveness probe: restart the instance when it fails.",
+    responses((status = 200, description = "`live`", body = InstanceResponse))
+)]
+async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(InstanceResponse { status: "live" })
+}
+
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    operation_id = "health_ready",
+    tag = "health",
+    summary = "Whether this instance can serve requests now",
+    description = "This instance's own view, not the shared report of `/health`: 503 within a second of its requests or its own probes failing on PostgreSQL (or Redis, when configured), 200 again within a second of recovery. For a load balancer: send traffic only to instances answering 200.",
+    responses(
+        (status = 200, description = "`ready`", body = InstanceResponse),
+        (status = 503, description = "`not_ready`", body = InstanceResponse),
+    )
+)]
+async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+    if readiness.is_ready() {
+        HttpResponse::Ok().json(InstanceResponse { status: "ready" })
+    } else {
+        HttpResponse::ServiceUnavailable().json(InstanceResponse {
+            status: "not_ready",
+        })
+    }
 }
