@@ -66,7 +66,10 @@ const CORPUS: &[(&str, Expect)] = &[
     // Unicode look-alikes of dots and separators.
     ("certificates/details/%EF%BC%8E%EF%BC%8E/admin", InvalidPath),
     ("certificates/details/%E2%80%A5/admin", InvalidPath),
-    ("certificates/details/x%EF%BC%8F..%EF%BC%8Fadmin", InvalidPath),
+    (
+        "certificates/details/x%EF%BC%8F..%EF%BC%8Fadmin",
+        InvalidPath,
+    ),
     // Backslashes and encoded separators.
     ("certificates/details/..%5cadmin", InvalidPath),
     ("certificates/details/..%5C..%5Cadmin", InvalidPath),
@@ -103,7 +106,11 @@ const CORPUS: &[(&str, Expect)] = &[
 /// Paths a `certificates_only` token may reach, as SPEC §7 lists them;
 /// written out here so that the production list is not its own oracle.
 fn in_certificate_scope(path: &str) -> bool {
-    let exact = ["certificates/filter", "certificates/remove", "certificates/restore"];
+    let exact = [
+        "certificates/filter",
+        "certificates/remove",
+        "certificates/restore",
+    ];
     let prefixes = [
         "certificates/details/",
         "certificates/export/",
@@ -236,7 +243,9 @@ fn assert_no_dot_segments(received: &[String]) {
     for path in received {
         for reading in servlet_readings(path) {
             assert!(
-                reading.iter().all(|s| !s.is_empty() && s != "." && s != ".."),
+                reading
+                    .iter()
+                    .all(|s| !s.is_empty() && s != "." && s != ".."),
                 "{path} reads as {reading:?}"
             );
         }

@@ -37,8 +37,8 @@ impl ProxyPath {
         if raw.contains('\\') {
             return Err(UnsafePath::EncodedSeparator);
         }
-        let decoded = String::from_utf8(percent_decode(raw)?)
-            .map_err(|_| UnsafePath::MalformedEncoding)?;
+        let decoded =
+            String::from_utf8(percent_decode(raw)?).map_err(|_| UnsafePath::MalformedEncoding)?;
         if decoded.chars().any(char::is_control) {
             return Err(UnsafePath::ControlCharacter);
         }
@@ -118,13 +118,13 @@ const LOOK_ALIKES: [(char, &str); 7] = [
 
 /// One decoded segment without its parameters.
 fn check_segment(name: &str) -> Result<(), UnsafePath> {
-    let folded: String = name
-        .chars()
-        .map(|c| match LOOK_ALIKES.iter().find(|(alike, _)| *alike == c) {
-            Some((_, ascii)) => (*ascii).to_owned(),
-            None => c.to_string(),
-        })
-        .collect();
+    let mut folded = String::with_capacity(name.len());
+    for c in name.chars() {
+        match LOOK_ALIKES.iter().find(|(alike, _)| *alike == c) {
+            Some((_, ascii)) => folded.push_str(ascii),
+            None => folded.push(c),
+        }
+    }
     if folded.contains(['/', '\\']) {
         return Err(UnsafePath::EncodedSeparator);
     }
@@ -246,7 +246,11 @@ mod tests {
             ("a/b.c/d..e/...", "a/b.c/d..e/...", false),
             ("a%2eb/trailing.", "a.b/trailing.", false),
             ("x%20y", "x y", false),
-            ("certificates/%64etails/42", "certificates/details/42", false),
+            (
+                "certificates/%64etails/42",
+                "certificates/details/42",
+                false,
+            ),
             ("a;v=1/b;c", "a/b", true),
             ("a%3bb/c", "a/c", true),
             ("caf%C3%A9/%E2%80%A6", "café/…", false),
