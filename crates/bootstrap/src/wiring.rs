@@ -197,6 +197,7 @@ impl Infrastructure {
             self.db(),
             self.clock.clone(),
             settings.rub_per_znc()?,
+            settings.balance_limit()?,
         ))
     }
 
@@ -207,6 +208,7 @@ impl Infrastructure {
             self.clock.clone(),
             Arc::new(OsEntropy),
             Pricing::new(settings.prices()?),
+            settings.balance_limit()?,
         ))
     }
 }

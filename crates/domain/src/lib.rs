@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod balance;
 pub mod context;
 pub mod currency;
 mod enums;

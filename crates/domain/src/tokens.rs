@@ -8,6 +8,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{AuditAction, AuditEntry, ResourceType};
+use crate::balance::{BalanceLimit, CreditError};
 use crate::context::RequestContext;
 use crate::error::PortError;
 use crate::ledger::{EntryKind, LedgerEntry};
@@ -94,8 +95,20 @@ pub enum RevokeError {
     NotFound,
     #[error("token already revoked")]
     AlreadyRevoked,
+    /// The refund would take the balance above this limit.
+    #[error("the balance would exceed {0} ZNC")]
+    BalanceLimit(Money),
     #[error(transparent)]
     Port(#[from] PortError),
+}
+
+impl From<CreditError> for RevokeError {
+    fn from(err: CreditError) -> Self {
+        match err {
+            CreditError::OverLimit(max) => Self::BalanceLimit(max),
+            CreditError::Port(e) => Self::Port(e),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +128,7 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     pricing: Pricing,
+    limit: BalanceLimit,
 }
 
 impl TokenService {
@@ -124,6 +138,7 @@ impl TokenService {
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
         pricing: Pricing,
+        limit: BalanceLimit,
     ) -> Self {
         Self {
             db,
@@ -131,6 +146,7 @@ impl TokenService {
             clock,
             entropy,
             pricing,
+            limit,
         }
     }
 
@@ -236,10 +252,7 @@ impl TokenService {
             .await?;
         let refund = token.refund_at(now);
         let balance_after = if refund > Money::ZERO {
-            let balance = uow
-                .adjust_balance(user, refund)
-                .await?
-                .ok_or_else(|| PortError::unexpected("refund for a missing user"))?;
+            let balance = self.limit.credit(uow.as_ref(), user, refund).await?;
             uow.insert_entry(&LedgerEntry::settled(
                 user,
                 refund,

@@ -311,6 +311,27 @@ async fn adjust_balance_returns_the_new_balance_and_never_goes_negative(test_db:
     );
 }
 
+async fn credit_balance_stops_at_the_ceiling_without_overflowing(test_db: &TestDatabase) {
+    let db = test_db.db();
+    let cents = Money::from_cents;
+    let ceiling = cents(1500);
+    let ann = stored_user(test_db, "ann").await;
+    let credit = |user, amount| db.credit_balance(user, cents(amount), ceiling);
+    assert_eq!(credit(ann.id, 1000).await.unwrap(), Some(cents(1000)));
+    assert_eq!(credit(ann.id, 501).await.unwrap(), None);
+    assert_eq!(credit(ann.id, 500).await.unwrap(), Some(ceiling));
+    assert_eq!(credit(ann.id, 1).await.unwrap(), None);
+    let stored = db.user_by_id(ann.id).await.unwrap().unwrap();
+    assert_eq!(stored.balance, ceiling);
+    // A balance from before the ceiling, next to the largest BIGINT: the
+    // refusal must come before any sum that would overflow.
+    let bob = stored_user(test_db, "bob").await;
+    let huge = cents(i64::MAX - 1);
+    assert_eq!(db.adjust_balance(bob.id, huge).await.unwrap(), Some(huge));
+    assert_eq!(credit(bob.id, 2).await.unwrap(), None);
+    assert_eq!(credit(UserId::generate(), 1).await.unwrap(), None);
+}
+
 async fn tokens_round_trip_by_id_and_by_hash(test_db: &TestDatabase) {
     let db = test_db.db();
     let ann = stored_user(test_db, "ann").await;
@@ -763,6 +784,7 @@ zenzefi_persistence::on_both_databases!(
     settle_pending_changes_an_entry_once,
     entries_of_user_are_paged_newest_first_with_a_total,
     adjust_balance_returns_the_new_balance_and_never_goes_negative,
+    credit_balance_stops_at_the_ceiling_without_overflowing,
     tokens_round_trip_by_id_and_by_hash,
     activate_token_sets_the_activation_once,
     revoke_token_succeeds_once,
@@ -865,6 +887,39 @@ async fn concurrent_purchases_on_postgres_never_overdraw() {
         .map(|e| e.amount.cents())
         .sum();
     assert_eq!(Money::from_cents(sum), balance);
+}
+
+/// Of 50 concurrent credits of 1.00 under a ceiling of 10.00, exactly 10
+/// land: the ceiling is checked in the write, not before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_credits_on_postgres_never_pass_the_ceiling() {
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let (amount, ceiling) = (Money::from_cents(100), Money::from_cents(1000));
+    let ann = stored_user(&test_db, "ann").await;
+    let db = Arc::new(test_db.db().clone());
+    let attempts = (0..50).map(|_| {
+        let (db, ann) = (db.clone(), ann.clone());
+        tokio::spawn(async move {
+            let uow = db.begin().await.unwrap();
+            let credited = uow.credit_balance(ann.id, amount, ceiling).await.unwrap();
+            if credited.is_some() {
+                uow.insert_entry(&entry(&ann, amount.cents(), EntryKind::Refund, now()))
+                    .await
+                    .unwrap();
+                uow.commit().await.unwrap();
+            }
+            credited.is_some()
+        })
+    });
+    let mut landed = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        landed += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(landed, 10);
+    let balance = db.user_by_id(ann.id).await.unwrap().unwrap().balance;
+    assert_eq!(balance, ceiling);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
