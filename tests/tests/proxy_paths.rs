@@ -22,7 +22,8 @@ enum Expect {
 use Expect::{Forwarded, InvalidPath, ScopeDenied, Unparsable};
 
 /// Paths after `/api/v1/proxy/`. `ABS` ones are sent in absolute form
-/// naming the gateway, `FOREIGN` ones in absolute form naming another host.
+/// naming the gateway, `FOREIGN` ones in absolute form naming another host;
+/// `RAW` ones are whole request targets.
 const CORPUS: &[(&str, Expect)] = &[
     // Within the certificate scope.
     ("certificates/filter", Forwarded),
@@ -101,6 +102,10 @@ const CORPUS: &[(&str, Expect)] = &[
     ("FOREIGN certificates/details/7", Forwarded),
     ("FOREIGN certificates/details/..;/admin", InvalidPath),
     ("FOREIGN certificates/details/%252e%252e/admin", InvalidPath),
+    // Whole targets that play with the proxy prefix itself.
+    ("RAW /api/v1/proxy//admin", InvalidPath),
+    ("RAW /api/v1/%70roxy/certificates/filter", InvalidPath),
+    ("RAW /api/v1/proxy/./certificates/filter", InvalidPath),
 ];
 
 /// Paths a `certificates_only` token may reach, as SPEC §7 lists them;
@@ -202,6 +207,9 @@ fn target<'a>(app: &TestApp, entry: &'a str) -> (String, &'a str) {
         (format!("{}/api/v1/proxy/{path}", app.base_url), path)
     } else if let Some(path) = entry.strip_prefix("FOREIGN ") {
         (format!("http://evil.example/api/v1/proxy/{path}"), path)
+    } else if let Some(target) = entry.strip_prefix("RAW ") {
+        let path = target.strip_prefix("/api/v1/proxy/").unwrap_or(target);
+        (target.to_owned(), path)
     } else {
         (format!("/api/v1/proxy/{entry}"), entry)
     }
