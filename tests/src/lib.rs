@@ -154,8 +154,9 @@ impl TestApp {
 
     /// Sends `GET target` byte for byte over a fresh connection, so that
     /// dot segments and percent-encodings reach the server unnormalised
-    /// (an HTTP client library would resolve them). Returns the status.
-    pub async fn raw_get(&self, target: &str, headers: &[(&str, &str)]) -> u16 {
+    /// (an HTTP client library would resolve them). Returns the status and
+    /// the whole response as text.
+    pub async fn raw_get(&self, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let address = self.base_url.trim_start_matches("http://");
@@ -171,11 +172,13 @@ impl TestApp {
         stream.write_all(request.as_bytes()).await.expect("send");
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await.expect("receive");
-        let head = String::from_utf8_lossy(&response);
-        head.split(' ')
+        let response = String::from_utf8_lossy(&response).into_owned();
+        let status = response
+            .split(' ')
             .nth(1)
             .and_then(|code| code.parse().ok())
-            .expect("a status line")
+            .expect("a status line");
+        (status, response)
     }
 
     /// Makes a registered user a superuser through the domain's port, as

@@ -2,8 +2,7 @@
 //! echoes what reached it, streams bodies of any size, answers with any
 //! status, or answers late.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::web::{self, Bytes};
@@ -16,7 +15,8 @@ pub const CHUNK: usize = 64 * 1024;
 
 pub struct FakeUpstream {
     pub url: String,
-    hits: Arc<AtomicU64>,
+    /// The raw path of each request that reached it, in order.
+    received: Arc<Mutex<Vec<String>>>,
     server: actix_web::dev::ServerHandle,
     /// The TLS front of [`FakeUpstream::start_tls`].
     tls_front: Option<tokio::task::JoinHandle<()>>,
@@ -24,15 +24,16 @@ pub struct FakeUpstream {
 
 impl FakeUpstream {
     pub async fn start() -> Self {
-        let hits = Arc::new(AtomicU64::new(0));
-        let counted = hits.clone();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let recorded = received.clone();
         let server = HttpServer::new(move || {
-            let counted = counted.clone();
+            let recorded = recorded.clone();
             App::new()
                 .wrap_fn(move |req, srv| {
-                    // The gateway's health probe asks for `/`; count the rest.
+                    // The gateway's health probe asks for `/`; record the rest.
                     if req.path() != "/" {
-                        counted.fetch_add(1, Ordering::SeqCst);
+                        let path = req.uri().path().to_owned();
+                        recorded.lock().expect("the record").push(path);
                     }
                     actix_web::dev::Service::call(srv, req)
                 })
@@ -52,7 +53,7 @@ impl FakeUpstream {
         tokio::spawn(server);
         Self {
             url,
-            hits,
+            received,
             server: handle,
             tls_front: None,
         }
@@ -89,7 +90,13 @@ impl FakeUpstream {
 
     /// Requests that reached the upstream so far, health probes aside.
     pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::SeqCst)
+        self.received.lock().expect("the record").len() as u64
+    }
+
+    /// The raw paths (without the query) that reached the upstream so far,
+    /// byte for byte, health probes aside.
+    pub fn received(&self) -> Vec<String> {
+        self.received.lock().expect("the record").clone()
     }
 }
 

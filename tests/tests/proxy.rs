@@ -133,7 +133,7 @@ async fn refusals_come_in_spec_order_and_never_reach_the_upstream(backend: Backe
         ("x-device-id", "device-0001"),
     ];
     for path in traversals {
-        let status = app
+        let (status, _) = app
             .raw_get(&format!("/api/v1/proxy/{path}"), &credentials)
             .await;
         assert_eq!(status, 400, "{path}");

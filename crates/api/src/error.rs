@@ -11,11 +11,12 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
+use zenzefi_domain::Money;
 use zenzefi_domain::PortError;
 use zenzefi_domain::admin::AdminError;
 use zenzefi_domain::admission::Refusal;
 use zenzefi_domain::auth::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
-use zenzefi_domain::currency::SettleError;
+use zenzefi_domain::currency::{DepositError, SettleError};
 use zenzefi_domain::sessions::TerminateError;
 use zenzefi_domain::tokens::{PurchaseError, RevokeError};
 use zenzefi_domain::validation::ValidationErrors;
@@ -133,6 +134,15 @@ impl ApiError {
 
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    /// A credit refused by `currency.max_balance` (SPEC §16.7).
+    fn balance_limit(max: Money) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "balance_limit",
+            format!("This would take the balance above the limit of {max} ZNC"),
+        )
     }
 
     /// A failure the client cannot fix; the cause is logged, not sent.
@@ -330,6 +340,7 @@ impl From<RevokeError> for ApiError {
                 "already_revoked",
                 "This token is already revoked",
             ),
+            RevokeError::BalanceLimit(max) => Self::balance_limit(max),
             RevokeError::Port(e) => e.into(),
         }
     }
@@ -343,7 +354,17 @@ impl From<SettleError> for ApiError {
                 "payment_not_found",
                 "No payment with this id",
             ),
+            SettleError::BalanceLimit(max) => Self::balance_limit(max),
             SettleError::Port(e) => e.into(),
+        }
+    }
+}
+
+impl From<DepositError> for ApiError {
+    fn from(err: DepositError) -> Self {
+        match err {
+            DepositError::BalanceLimit(max) => Self::balance_limit(max),
+            DepositError::Port(e) => e.into(),
         }
     }
 }
@@ -420,7 +441,9 @@ impl From<Refusal> for ApiError {
 mod tests {
     use std::sync::Arc;
 
+    use zenzefi_domain::Money;
     use zenzefi_domain::admin::AdminService;
+    use zenzefi_domain::balance::BalanceLimit;
     use zenzefi_domain::pricing::Pricing;
     use zenzefi_domain::token::TokenId;
     use zenzefi_domain::tokens::TokenService;
@@ -446,7 +469,8 @@ mod tests {
             claims.clone(),
             clock.clone(),
             Arc::new(zenzefi_crypto::OsEntropy),
-            Pricing::new([(1, zenzefi_domain::Money::from_cents(100))].into()),
+            Pricing::new([(1, Money::from_cents(100))].into()),
+            BalanceLimit::new(Money::from_cents(1_000_000_000)).unwrap(),
         );
         let admin = AdminService::new(db, cache, claims, Arc::new(tokens), clock);
         let root = User {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use config::{Config, File, FileFormat};
 use serde::Deserialize;
 use zenzefi_domain::Money;
+use zenzefi_domain::balance::BalanceLimit;
 use zenzefi_domain::sessions::SessionPolicy;
 
 use crate::secret::Secret;
@@ -44,6 +45,7 @@ pub struct Settings {
     pub upstream: UpstreamSettings,
     pub pricing: PricingSettings,
     pub payments: PaymentSettings,
+    pub currency: CurrencySettings,
     pub sessions: SessionSettings,
     pub audit: AuditSettings,
     pub metrics: MetricsSettings,
@@ -110,6 +112,12 @@ pub struct PaymentSettings {
     pub webhook_secret: Secret,
     pub znc_to_rub: String,
     pub mock_gateway: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CurrencySettings {
+    /// ZNC, as written in the file; see [`Settings::balance_limit`].
+    pub max_balance: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,7 +263,18 @@ impl Settings {
         }
         self.prices()?;
         self.rub_per_znc()?;
+        self.balance_limit()?;
         Ok(())
+    }
+
+    /// `currency.max_balance`, positive.
+    pub fn balance_limit(&self) -> Result<BalanceLimit, SettingsError> {
+        let max = &self.currency.max_balance;
+        max.parse().ok().and_then(BalanceLimit::new).ok_or_else(|| {
+            SettingsError::Invalid(format!(
+                "currency.max_balance: {max:?} is not a positive amount"
+            ))
+        })
     }
 
     /// `payments.znc_to_rub`, positive.
@@ -331,6 +350,8 @@ mod tests {
         let settings = Settings::defaults();
         settings.validate().unwrap();
         assert_eq!(settings.prices().unwrap()[&24], Money::from_cents(1800));
+        let limit = settings.balance_limit().unwrap();
+        assert_eq!(limit.max(), Money::from_cents(1_000_000_000));
         assert!(!settings.redis_configured());
     }
 
@@ -357,5 +378,15 @@ mod tests {
     fn secrets_never_print() {
         let settings = Settings::defaults();
         assert!(!format!("{settings:?}").contains(DEV_JWT_SECRET));
+    }
+
+    #[test]
+    fn the_balance_limit_must_be_a_positive_amount() {
+        let mut settings = Settings::defaults();
+        for bad in ["0", "-1.00", "lots", " 5.00"] {
+            settings.currency.max_balance = bad.into();
+            let err = settings.validate().unwrap_err().to_string();
+            assert!(err.contains("currency.max_balance"), "{bad:?}: {err}");
+        }
     }
 }

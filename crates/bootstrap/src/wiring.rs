@@ -225,6 +225,7 @@ impl Infrastructure {
             self.db(),
             self.clock.clone(),
             settings.rub_per_znc()?,
+            settings.balance_limit()?,
         ))
     }
 
@@ -236,6 +237,7 @@ impl Infrastructure {
             self.clock.clone(),
             Arc::new(OsEntropy),
             Pricing::new(settings.prices()?),
+            settings.balance_limit()?,
         ))
     }
 }

@@ -7,6 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::audit::{AuditAction, AuditEntry, ResourceType};
+use crate::balance::{BalanceLimit, CreditError};
 use crate::context::RequestContext;
 use crate::error::PortError;
 use crate::ledger::{EntryId, EntryKind, EntryStatus, LedgerEntry};
@@ -48,26 +49,59 @@ pub enum PaymentOutcome {
 }
 
 #[derive(Debug, thiserror::Error)]
+pub enum DepositError {
+    /// The deposit would take the balance above this limit.
+    #[error("the balance would exceed {0} ZNC")]
+    BalanceLimit(Money),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum SettleError {
     #[error("unknown payment")]
     UnknownPayment,
+    /// Crediting the payment would take the balance above this limit.
+    #[error("the balance would exceed {0} ZNC")]
+    BalanceLimit(Money),
     #[error(transparent)]
     Port(#[from] PortError),
+}
+
+impl From<CreditError> for SettleError {
+    fn from(err: CreditError) -> Self {
+        match err {
+            CreditError::OverLimit(max) => Self::BalanceLimit(max),
+            CreditError::Port(e) => Self::Port(e),
+        }
+    }
 }
 
 pub struct CurrencyService {
     db: Arc<dyn Database>,
     clock: Arc<dyn Clock>,
     rub_per_znc: Money,
+    limit: BalanceLimit,
 }
 
 impl CurrencyService {
-    pub fn new(db: Arc<dyn Database>, clock: Arc<dyn Clock>, rub_per_znc: Money) -> Self {
+    pub fn new(
+        db: Arc<dyn Database>,
+        clock: Arc<dyn Clock>,
+        rub_per_znc: Money,
+        limit: BalanceLimit,
+    ) -> Self {
         Self {
             db,
             clock,
             rub_per_znc,
+            limit,
         }
+    }
+
+    /// The highest balance an account may hold.
+    pub fn balance_limit(&self) -> BalanceLimit {
+        self.limit
     }
 
     /// What `amount` ZNC costs in roubles, rounded down to the kopeck.
@@ -91,12 +125,20 @@ impl CurrencyService {
     }
 
     /// Records a pending deposit; the balance moves only when the provider
-    /// confirms it ([`CurrencyService::settle_payment`]).
+    /// confirms it ([`CurrencyService::settle_payment`]). A deposit that
+    /// would take today's balance above the limit is refused before the
+    /// user pays; settling checks again, atomically.
     pub async fn start_deposit(
         &self,
         user: UserId,
         amount: DepositAmount,
-    ) -> Result<LedgerEntry, PortError> {
+    ) -> Result<LedgerEntry, DepositError> {
+        if !self
+            .limit
+            .admits_credit(self.balance(user).await?, amount.money())
+        {
+            return Err(DepositError::BalanceLimit(self.limit.max()));
+        }
         let now = self.clock.now();
         let entry = LedgerEntry {
             id: EntryId::generate(),
@@ -115,7 +157,10 @@ impl CurrencyService {
 
     /// Applies the provider's verdict on a payment. Repeated and concurrent
     /// calls are safe: only the call that moves the entry out of `pending`
-    /// credits the balance; the others return `Ok(false)`.
+    /// credits the balance; the others return `Ok(false)`. A success that
+    /// would take the balance above the limit changes nothing: the entry
+    /// stays pending, so the provider's retry can credit it once there is
+    /// room, and an operator sees it meanwhile.
     pub async fn settle_payment(
         &self,
         payment_id: &str,
@@ -135,10 +180,18 @@ impl CurrencyService {
             };
         };
         if status == EntryStatus::Succeeded {
-            let balance = uow
-                .adjust_balance(entry.user_id, entry.amount)
-                .await?
-                .ok_or_else(|| PortError::unexpected("deposit for a missing user"))?;
+            let balance = match self
+                .limit
+                .credit(uow.as_ref(), entry.user_id, entry.amount)
+                .await
+            {
+                Err(CreditError::OverLimit(max)) => {
+                    tracing::warn!(payment_id, amount = %entry.amount, %max,
+                        "a paid deposit would pass the balance limit; left pending");
+                    return Err(SettleError::BalanceLimit(max));
+                }
+                credited => credited?,
+            };
             uow.append_audit(&AuditEntry::new(
                 AuditAction::CurrencyDeposit,
                 ResourceType::Transaction,

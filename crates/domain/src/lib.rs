@@ -6,6 +6,7 @@ pub mod admin;
 pub mod admission;
 pub mod audit;
 pub mod auth;
+pub mod balance;
 pub mod context;
 pub mod currency;
 mod enums;

@@ -8,6 +8,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::audit::{AuditAction, AuditEntry, ResourceType};
+use crate::balance::{BalanceLimit, CreditError};
 use crate::context::RequestContext;
 use crate::error::PortError;
 use crate::ledger::{EntryKind, LedgerEntry};
@@ -95,8 +96,20 @@ pub enum RevokeError {
     NotFound,
     #[error("token already revoked")]
     AlreadyRevoked,
+    /// The refund would take the balance above this limit.
+    #[error("the balance would exceed {0} ZNC")]
+    BalanceLimit(Money),
     #[error(transparent)]
     Port(#[from] PortError),
+}
+
+impl From<CreditError> for RevokeError {
+    fn from(err: CreditError) -> Self {
+        match err {
+            CreditError::OverLimit(max) => Self::BalanceLimit(max),
+            CreditError::Port(e) => Self::Port(e),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +137,7 @@ pub struct TokenService {
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     pricing: Pricing,
+    limit: BalanceLimit,
 }
 
 impl TokenService {
@@ -134,6 +148,7 @@ impl TokenService {
         clock: Arc<dyn Clock>,
         entropy: Arc<dyn Entropy>,
         pricing: Pricing,
+        limit: BalanceLimit,
     ) -> Self {
         Self {
             db,
@@ -142,6 +157,7 @@ impl TokenService {
             clock,
             entropy,
             pricing,
+            limit,
         }
     }
 
@@ -277,10 +293,10 @@ impl TokenService {
             Revoker::Operator(_) => Money::ZERO,
         };
         let balance_after = if refund > Money::ZERO {
-            let balance = uow
-                .adjust_balance(token.user_id, refund)
-                .await?
-                .ok_or_else(|| PortError::unexpected("refund for a missing user"))?;
+            let balance = self
+                .limit
+                .credit(uow.as_ref(), token.user_id, refund)
+                .await?;
             uow.insert_entry(&LedgerEntry::settled(
                 token.user_id,
                 refund,

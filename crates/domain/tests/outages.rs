@@ -12,6 +12,7 @@ use std::time::Duration;
 use zenzefi_crypto::OsEntropy;
 use zenzefi_domain::admin::{AdminError, AdminService, UserPatch};
 use zenzefi_domain::audit::AuditEntry;
+use zenzefi_domain::balance::BalanceLimit;
 use zenzefi_domain::context::RequestContext;
 use zenzefi_domain::ledger::{EntryKind, LedgerEntry};
 use zenzefi_domain::page::Page;
@@ -120,6 +121,7 @@ fn token_service(db: Arc<dyn Database>) -> TokenService {
         Arc::new(SystemClock),
         Arc::new(OsEntropy),
         Pricing::new(prices),
+        BalanceLimit::new(Money::from_cents(1_000_000_000)).unwrap(),
     )
 }
 

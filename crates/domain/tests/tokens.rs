@@ -9,9 +9,12 @@ use time::{Duration, OffsetDateTime};
 use zenzefi_domain::Money;
 use zenzefi_domain::admin::{AdminService, UserPatch};
 use zenzefi_domain::audit::AuditAction;
+use zenzefi_domain::balance::BalanceLimit;
 use zenzefi_domain::context::RequestContext;
-use zenzefi_domain::currency::{CurrencyService, DepositAmount, PaymentOutcome, SettleError};
-use zenzefi_domain::ledger::EntryKind;
+use zenzefi_domain::currency::{
+    CurrencyService, DepositAmount, DepositError, PaymentOutcome, SettleError,
+};
+use zenzefi_domain::ledger::{EntryKind, EntryStatus};
 use zenzefi_domain::page::Page;
 use zenzefi_domain::ports::{Clock, Entropy, LedgerStore, TokenStore, UserStore};
 use zenzefi_domain::pricing::Pricing;
@@ -29,6 +32,13 @@ impl Entropy for CountingEntropy {
     fn bytes32(&self) -> [u8; 32] {
         [self.0.fetch_add(1, Ordering::Relaxed); 32]
     }
+}
+
+/// The harness's `currency.max_balance`: 200.00.
+const LIMIT: Money = Money::from_cents(20_000);
+
+fn limit() -> BalanceLimit {
+    BalanceLimit::new(LIMIT).unwrap()
 }
 
 struct Harness {
@@ -53,12 +63,14 @@ fn harness() -> Harness {
         clock.clone(),
         Arc::new(CountingEntropy::default()),
         Pricing::new(prices),
+        limit(),
     ));
     Harness {
         currency: CurrencyService::new(
             Arc::new(db.clone()),
             clock.clone(),
             Money::from_cents(1000),
+            limit(),
         ),
         admin: AdminService::new(
             Arc::new(db.clone()),
@@ -339,7 +351,7 @@ async fn expired_tokens_and_deactivated_owners_are_refused() {
     // The second token's validation is cached as of an active owner: the
     // deactivation must make the token service forget it.
     let root = h.superuser("root").await;
-    let deactivate = UserPatch::parse(Some(false), None, None).unwrap();
+    let deactivate = UserPatch::parse(Some(false), None, None, limit()).unwrap();
     h.admin
         .update_user(&root, ann, deactivate, &ctx())
         .await
@@ -385,4 +397,69 @@ async fn a_payment_settles_once_and_unknown_payments_are_reported() {
     ));
     assert!(DepositAmount::parse(Money::from_cents(99)).is_err());
     assert!(DepositAmount::parse(Money::from_cents(10_000_001)).is_err());
+}
+
+#[tokio::test]
+async fn a_deposit_that_would_pass_the_balance_limit_is_refused_and_credits_nothing() {
+    let h = harness();
+    let ann = h.user_with("ann", 15_000).await;
+    let amount = |cents| DepositAmount::parse(Money::from_cents(cents)).unwrap();
+    // Refused before the user pays.
+    assert!(matches!(
+        h.currency.start_deposit(ann, amount(5_001)).await,
+        Err(DepositError::BalanceLimit(max)) if max == LIMIT
+    ));
+    // Each fits alone; the second to settle no longer does.
+    let first = h.currency.start_deposit(ann, amount(4_000)).await.unwrap();
+    let second = h.currency.start_deposit(ann, amount(4_000)).await.unwrap();
+    let settle = |entry: &zenzefi_domain::ledger::LedgerEntry| {
+        let payment_id = entry.payment_id.clone().unwrap();
+        let h = &h;
+        async move {
+            h.currency
+                .settle_payment(&payment_id, PaymentOutcome::Succeeded, &ctx())
+                .await
+        }
+    };
+    assert!(settle(&first).await.unwrap());
+    assert!(matches!(
+        settle(&second).await,
+        Err(SettleError::BalanceLimit(max)) if max == LIMIT
+    ));
+    assert_eq!(h.balance(ann).await.cents(), 19_000);
+    let left =
+        h.db.entry_by_payment_id(second.payment_id.as_deref().unwrap());
+    assert_eq!(
+        left.await.unwrap().unwrap().status,
+        EntryStatus::Pending,
+        "left for a retry once there is room"
+    );
+    // Room again: the provider's retry credits it.
+    for _ in 0..2 {
+        h.tokens.purchase(ann, h.order(24), &ctx()).await.unwrap();
+    }
+    assert!(settle(&second).await.unwrap());
+    assert_eq!(h.balance(ann).await.cents(), 19_000 - 3_600 + 4_000);
+}
+
+#[tokio::test]
+async fn a_refund_that_would_pass_the_balance_limit_keeps_the_token() {
+    let h = harness();
+    let ann = h.user_with("ann", 10_000).await;
+    let bought = h.tokens.purchase(ann, h.order(24), &ctx()).await.unwrap();
+    h.deposit(ann, 11_800).await;
+    assert_eq!(h.balance(ann).await, LIMIT);
+    let refused = h.tokens.revoke(ann, bought.token.id, &ctx()).await;
+    assert!(matches!(refused, Err(RevokeError::BalanceLimit(max)) if max == LIMIT));
+    assert_eq!(h.balance(ann).await, LIMIT);
+    assert_eq!(h.tokens.tokens_of(ann, true).await.unwrap().len(), 1);
+}
+
+#[test]
+fn an_operator_may_set_a_balance_from_zero_to_the_limit_only() {
+    let patch = |cents| UserPatch::parse(None, None, Some(Money::from_cents(cents)), limit());
+    assert!(patch(0).is_ok());
+    assert!(patch(LIMIT.cents()).is_ok());
+    assert!(patch(LIMIT.cents() + 1).is_err());
+    assert!(patch(-1).is_err());
 }

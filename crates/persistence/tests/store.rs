@@ -74,6 +74,39 @@ async fn concurrent_registrations_of_one_email_on_postgres_have_one_winner() {
     assert_eq!(won, 1);
 }
 
+/// Of 50 concurrent credits of 1.00 under a ceiling of 10.00, exactly 10
+/// land: the ceiling is checked in the write, not before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_credits_on_postgres_never_pass_the_ceiling() {
+    let Some(test_db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let (amount, ceiling) = (Money::from_cents(100), Money::from_cents(1000));
+    let ann = stored_user(&test_db, "ann").await;
+    let db = Arc::new(test_db.db().clone());
+    let attempts = (0..50).map(|_| {
+        let (db, ann) = (db.clone(), ann.clone());
+        tokio::spawn(async move {
+            let uow = db.begin().await.unwrap();
+            let credited = uow.credit_balance(ann.id, amount, ceiling).await.unwrap();
+            if credited.is_some() {
+                uow.insert_entry(&entry(&ann, amount.cents(), EntryKind::Refund, now()))
+                    .await
+                    .unwrap();
+                uow.commit().await.unwrap();
+            }
+            credited.is_some()
+        })
+    });
+    let mut landed = 0;
+    for attempt in attempts.collect::<Vec<_>>() {
+        landed += usize::from(attempt.await.unwrap());
+    }
+    assert_eq!(landed, 10);
+    let balance = db.user_by_id(ann.id).await.unwrap().unwrap().balance;
+    assert_eq!(balance, ceiling);
+}
+
 /// Of 200 concurrent purchases against a balance for 20, exactly 20 go
 /// through, and the ledger still adds up to the balance.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

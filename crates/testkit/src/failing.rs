@@ -131,6 +131,15 @@ macro_rules! reach_stores {
             ) -> Result<Option<Money>, PortError> {
                 self.reach()?.adjust_balance(user, delta).await
             }
+
+            async fn credit_balance(
+                &self,
+                user: UserId,
+                amount: Money,
+                ceiling: Money,
+            ) -> Result<Option<Money>, PortError> {
+                self.reach()?.credit_balance(user, amount, ceiling).await
+            }
         }
 
         #[async_trait]

@@ -159,9 +159,11 @@ fn proxy_status() {}
     security(("access_token" = [])),
     params(
         ("path" = String, Path,
-            description = "The upstream path, `/` included. Refused with `invalid_path` when it \
-                           has `.` or `..` segments, empty segments, or a percent-encoded `/`, \
-                           `\\` or `.`"),
+            description = "The upstream path, `/` included, forwarded exactly as sent. Refused \
+                           with `invalid_path` unless, decoded once, it is UTF-8 without control \
+                           characters or `%`, has no encoded `/` or `\\` (nor a literal `\\`), \
+                           and no segment is empty, `.` or `..` once its `;…` parameters are \
+                           dropped (`..;` and `%2e%2e;x` are dot segments)"),
         ("X-Device-ID" = String, Header,
             description = "The client device: 8–255 visible ASCII characters",
             min_length = 8, max_length = 255, pattern = "^[!-~]+$"),
@@ -172,7 +174,7 @@ fn proxy_status() {}
         (status = 400, description = "`device_id_required`, `invalid_device_id`, or `invalid_path`", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, description = "`invalid_token`: missing, unknown, expired or revoked", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`user_inactive`, or `scope_denied`: a `certificates_only` \
-            token outside the certificate paths", body = Problem, content_type = PROBLEM_JSON),
+            token outside the certificate paths (matched on the decoded path), or with any `;`", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`device_conflict`: another device holds the token's live session", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
         (status = 502, description = "`upstream_unavailable`", body = Problem, content_type = PROBLEM_JSON),

@@ -89,6 +89,15 @@ shared_problems! {
             "detail": "Send the body as application/json", "code": "unsupported_media_type"
         }),
     );
+    BalanceLimit => problem(
+        "`balance_limit`: crediting this would take the balance above `currency.max_balance`; \
+         nothing is credited (a paid deposit stays pending until there is room)",
+        json!({
+            "type": "about:blank", "title": "Conflict", "status": 409,
+            "detail": "This would take the balance above the limit of 10000000.00 ZNC",
+            "code": "balance_limit"
+        }),
+    );
     InternalError => problem(
         "`internal_error`: the cause is logged with the request id, never sent",
         json!({

@@ -190,6 +190,7 @@ struct PurchaseResponse {
         problem::JsonBodyRefusals,
         (status = 401, response = problem::NotAuthenticated),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, response = problem::BalanceLimit),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
     )

@@ -68,6 +68,7 @@ struct WebhookAck {
         (status = 400, description = "`bad_request`: the body could not be read", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`invalid_signature`: the signature is missing or wrong", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "`payment_not_found`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, response = problem::BalanceLimit),
         (status = 413, response = problem::PayloadTooLarge),
         (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
@@ -135,6 +136,7 @@ struct MockPayment {
         (status = 200, description = "Settled; `processed` tells whether it changed anything", body = WebhookAck),
         problem::JsonBodyRefusals,
         (status = 404, description = "`payment_not_found`, or `not_found` when the mock gateway is off", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, response = problem::BalanceLimit),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
     )

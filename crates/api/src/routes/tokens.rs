@@ -235,7 +235,8 @@ struct RevokeResponse {
         (status = 401, response = problem::NotAuthenticated),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "`token_not_found`: the caller has no token with this id", body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "`already_revoked`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "`already_revoked`; `balance_limit`: the refund would take the balance \
+            above `currency.max_balance` (the token stays valid)", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),

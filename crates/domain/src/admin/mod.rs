@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 pub use queries::*;
 
 use crate::audit::{AuditAction, AuditEntry, ResourceType};
+use crate::balance::BalanceLimit;
 use crate::context::RequestContext;
 use crate::error::PortError;
 use crate::ledger::{EntryKind, LedgerEntry};
@@ -38,6 +39,7 @@ impl UserPatch {
         is_active: Option<bool>,
         is_superuser: Option<bool>,
         balance: Option<Money>,
+        limit: BalanceLimit,
     ) -> Result<Self, ValidationErrors> {
         if is_active.is_none() && is_superuser.is_none() && balance.is_none() {
             return Err(ValidationErrors::single(
@@ -45,10 +47,10 @@ impl UserPatch {
                 "name at least one of is_active, is_superuser, currency_balance",
             ));
         }
-        if balance.is_some_and(|b| b < Money::ZERO) {
+        if balance.is_some_and(|b| !limit.admits(b)) {
             return Err(ValidationErrors::single(
                 "currency_balance",
-                "must not be negative",
+                format!("must be between 0 and {}", limit.max()),
             ));
         }
         Ok(Self {
@@ -64,6 +66,10 @@ impl From<RevokeError> for AdminError {
         match err {
             RevokeError::NotFound => Self::TokenNotFound,
             RevokeError::AlreadyRevoked => Self::AlreadyRevoked,
+            // A force revoke refunds nothing, so it never meets the limit.
+            RevokeError::BalanceLimit(max) => Self::Port(PortError::unexpected(format!(
+                "a revocation without refund met the balance limit {max}"
+            ))),
             RevokeError::Port(e) => Self::Port(e),
         }
     }

@@ -112,6 +112,17 @@ pub trait LedgerStore: Send + Sync {
     /// balance; `None` when refused or the user is missing. Call it only
     /// together with [`LedgerStore::insert_entry`] in one unit of work.
     async fn adjust_balance(&self, user: UserId, delta: Money) -> Result<Option<Money>, PortError>;
+
+    /// Adds a positive `amount` to the balance unless the result would pass
+    /// `ceiling`, in one conditional write that cannot overflow, and returns
+    /// the new balance; `None` when refused or the user is missing. Same
+    /// unit-of-work rule as [`LedgerStore::adjust_balance`].
+    async fn credit_balance(
+        &self,
+        user: UserId,
+        amount: Money,
+        ceiling: Money,
+    ) -> Result<Option<Money>, PortError>;
 }
 
 /// Access tokens.

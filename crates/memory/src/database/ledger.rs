@@ -1,5 +1,6 @@
 //! The ledger and the balances it moves, with the same refusals as the SQL
-//! stores' constraints (unique payment ids, no negative balance).
+//! stores' constraints and conditions (unique payment ids, no negative
+//! balance, no credit past the ceiling).
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -68,20 +69,46 @@ impl State {
         Paged { items, total }
     }
 
-    fn adjust_balance(&mut self, user: UserId, delta: Money) -> Result<Option<Money>, PortError> {
+    /// Adds `delta` when `allowed` says so of the current balance.
+    fn add_to_balance(
+        &mut self,
+        user: UserId,
+        delta: Money,
+        allowed: impl FnOnce(Money) -> bool,
+    ) -> Result<Option<Money>, PortError> {
         let Some(user) = self.users.get_mut(&user) else {
             return Ok(None);
         };
+        if !allowed(user.balance) {
+            return Ok(None);
+        }
         // An overflowing balance is a broken invariant, not a refusal.
         let balance = user
             .balance
             .checked_add(delta)
             .ok_or_else(|| PortError::unexpected("balance overflow"))?;
-        if balance < Money::ZERO {
-            return Ok(None);
-        }
         user.balance = balance;
         Ok(Some(balance))
+    }
+
+    fn adjust_balance(&mut self, user: UserId, delta: Money) -> Result<Option<Money>, PortError> {
+        self.add_to_balance(user, delta, |balance| {
+            balance
+                .checked_add(delta)
+                .is_none_or(|after| after >= Money::ZERO)
+        })
+    }
+
+    fn credit_balance(
+        &mut self,
+        user: UserId,
+        amount: Money,
+        ceiling: Money,
+    ) -> Result<Option<Money>, PortError> {
+        let Some(room) = ceiling.checked_sub(amount) else {
+            return Ok(None);
+        };
+        self.add_to_balance(user, amount, |balance| balance <= room)
     }
 }
 
@@ -124,5 +151,16 @@ impl<A: Access> LedgerStore for MemStore<A> {
 
     async fn adjust_balance(&self, user: UserId, delta: Money) -> Result<Option<Money>, PortError> {
         self.0.with(|s| s.adjust_balance(user, delta)).await
+    }
+
+    async fn credit_balance(
+        &self,
+        user: UserId,
+        amount: Money,
+        ceiling: Money,
+    ) -> Result<Option<Money>, PortError> {
+        self.0
+            .with(|s| s.credit_balance(user, amount, ceiling))
+            .await
     }
 }

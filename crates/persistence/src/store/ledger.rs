@@ -114,13 +114,42 @@ impl<C: ConnectionTrait + Send + Sync> LedgerStore for SeaStore<C> {
     }
 
     async fn adjust_balance(&self, user: UserId, delta: Money) -> Result<Option<Money>, PortError> {
-        // Add and check in one statement: concurrent debits queue on the row
-        // lock and each sees the balance the previous one left.
+        let balance = Expr::col(users::Column::BalanceCents);
+        self.add_to_balance(user, delta, balance.add(delta.cents()).gte(0))
+            .await
+    }
+
+    async fn credit_balance(
+        &self,
+        user: UserId,
+        amount: Money,
+        ceiling: Money,
+    ) -> Result<Option<Money>, PortError> {
+        // Compared before adding, so the database never computes a sum
+        // past the ceiling (which could overflow a BIGINT).
+        let Some(room) = ceiling.checked_sub(amount) else {
+            return Ok(None);
+        };
+        let balance = Expr::col(users::Column::BalanceCents);
+        self.add_to_balance(user, amount, balance.lte(room.cents()))
+            .await
+    }
+}
+
+impl<C: ConnectionTrait + Send + Sync> SeaStore<C> {
+    /// Adds `delta` where `guard` holds, in one statement: concurrent writes
+    /// queue on the row lock and each sees the balance the previous one left.
+    async fn add_to_balance(
+        &self,
+        user: UserId,
+        delta: Money,
+        guard: Expr,
+    ) -> Result<Option<Money>, PortError> {
         let new_balance = Expr::col(users::Column::BalanceCents).add(delta.cents());
         let mut update = users::Entity::update_many()
-            .col_expr(users::Column::BalanceCents, new_balance.clone())
+            .col_expr(users::Column::BalanceCents, new_balance)
             .filter(users::Column::Id.eq(user.0))
-            .filter(new_balance.gte(0))
+            .filter(guard)
             .into_query();
         update.returning_col(users::Column::BalanceCents);
         let row = self.conn.query_one(&update).await.map_err(port_error)?;

@@ -174,3 +174,27 @@ pub async fn a_balance_moves_by_the_delta_and_never_below_zero(
     let missing = db.adjust_balance(UserId::generate(), cents(100)).await;
     assert_eq!(missing.unwrap(), None);
 }
+
+/// A credit lands only while the balance stays within the ceiling, and the
+/// refusal comes before any sum that could overflow.
+pub async fn a_credit_stops_at_the_ceiling_without_overflowing(
+    db: &dyn Database,
+    t: OffsetDateTime,
+) {
+    let cents = Money::from_cents;
+    let ceiling = cents(1500);
+    let ann = stored_user(db, "ann", t).await;
+    let credit = |user, amount| db.credit_balance(user, cents(amount), ceiling);
+    assert_eq!(credit(ann.id, 1000).await.unwrap(), Some(cents(1000)));
+    assert_eq!(credit(ann.id, 501).await.unwrap(), None);
+    assert_eq!(credit(ann.id, 500).await.unwrap(), Some(ceiling));
+    assert_eq!(credit(ann.id, 1).await.unwrap(), None);
+    let stored = db.user_by_id(ann.id).await.unwrap().unwrap();
+    assert_eq!(stored.balance, ceiling);
+    // A balance from before the ceiling, next to the largest BIGINT.
+    let bob = stored_user(db, "bob", t).await;
+    let huge = cents(i64::MAX - 1);
+    assert_eq!(db.adjust_balance(bob.id, huge).await.unwrap(), Some(huge));
+    assert_eq!(credit(bob.id, 2).await.unwrap(), None);
+    assert_eq!(credit(UserId::generate(), 1).await.unwrap(), None);
+}

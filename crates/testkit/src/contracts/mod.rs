@@ -85,6 +85,7 @@ macro_rules! database_contracts {
             ledger::a_pending_entry_is_settled_once,
             ledger::a_users_entries_are_newest_first_filtered_by_kind_and_paged,
             ledger::a_balance_moves_by_the_delta_and_never_below_zero,
+            ledger::a_credit_stops_at_the_ceiling_without_overflowing,
             tokens::a_token_is_found_by_id_and_by_hash,
             tokens::a_second_token_with_a_stored_hash_is_refused,
             tokens::a_token_is_activated_once_and_its_expiry_follows,

@@ -102,7 +102,8 @@ pub(super) async fn update(
         .as_ref()
         .map(|amount| parse_amount("currency_balance", amount))
         .transpose()?;
-    let patch = UserPatch::parse(body.is_active, body.is_superuser, balance)?;
+    let limit = state.currency.balance_limit();
+    let patch = UserPatch::parse(body.is_active, body.is_superuser, balance, limit)?;
     let user = state
         .admin
         .update_user(&admin, UserId(user_id.into_inner()), patch, &ctx)
