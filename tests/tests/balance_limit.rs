@@ -1,4 +1,4 @@
-//! SPEC §16.7 over HTTP: balances stay at or below `currency.max_balance`,
+//! The balance ceiling over HTTP: balances stay at or below `currency.max_balance`,
 //! amounts are read exactly as sent, and no amount reaches a 500.
 
 use reqwest::Response;

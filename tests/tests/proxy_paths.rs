@@ -1,4 +1,4 @@
-//! SPEC §16.1 over raw TCP: a corpus of hostile and harmless proxy paths
+//! Proxy path safety over raw TCP: a corpus of hostile and harmless proxy paths
 //! against a fake upstream that records what reached it. Whatever the
 //! gateway answers, the upstream must never receive a path that a servlet
 //! container could read as leaving the token's scope or as climbing up.
@@ -108,7 +108,7 @@ const CORPUS: &[(&str, Expect)] = &[
     ("RAW /api/v1/proxy/./certificates/filter", InvalidPath),
 ];
 
-/// Paths a `certificates_only` token may reach, as SPEC §7 lists them;
+/// Paths a `certificates_only` token may reach, as the product lists them;
 /// written out here so that the production list is not its own oracle.
 fn in_certificate_scope(path: &str) -> bool {
     let exact = [

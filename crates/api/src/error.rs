@@ -136,7 +136,7 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", detail)
     }
 
-    /// A credit refused by `currency.max_balance` (SPEC §16.7).
+    /// A credit refused by `currency.max_balance`.
     fn balance_limit(max: Money) -> Self {
         Self::new(
             StatusCode::CONFLICT,

@@ -1,5 +1,5 @@
-//! The ceiling on every account's balance (SPEC §16.7,
-//! `currency.max_balance`): no deposit, refund or operator may take a
+//! The ceiling on every account's balance
+//! (`currency.max_balance`): no deposit, refund or operator may take a
 //! balance above it, which also keeps every sum of amounts far from
 //! overflowing.
 

@@ -1,4 +1,4 @@
-//! Which raw request paths the proxy may forward (SPEC §16.1): a path is
+//! Which raw request paths the proxy may forward: a path is
 //! judged as the upstream would read it (percent-decoded once, `;…`
 //! parameters dropped per segment, as servlet containers do), while the
 //! raw path is what is sent on.
