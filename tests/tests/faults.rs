@@ -203,6 +203,33 @@ async fn a_postgres_outage_under_proxy_traffic_costs_no_5xx_and_no_counter() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redis_outage_under_proxy_traffic_costs_admitted_sessions_no_5xx() {
+    let Some(rig) = rig().await else {
+        return;
+    };
+    let (_, token) = rig.app.token_holder("ann", "full").await;
+    let traffic = Traffic::start(&rig.app, &token, 4);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    rig.redis.cut();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    rig.redis.restore();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (answered, bytes, server_errors) = traffic.stop().await;
+
+    let written = counters_reach(&rig.app, (answered, bytes), Duration::from_secs(5)).await;
+    eprintln!(
+        "redis cut 3 s: {answered} answered, {bytes} bytes, {server_errors} 5xx; \
+         counters written {written:?} after the stop"
+    );
+    assert_eq!(server_errors, 0);
+    assert!(answered > 0);
+    assert!(
+        written.is_ok(),
+        "database counters {written:?}, client saw ({answered}, {bytes})"
+    );
+}
+
 /// A graceful stop while the periodic flush waits on a row lock that the
 /// test holds: the stop waits for that flush instead of abandoning it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

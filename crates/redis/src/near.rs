@@ -170,7 +170,8 @@ impl NearCache {
 
     /// Keeps `entry`, read from Redis or the database starting at `read_at`,
     /// for at most `lifetime` — unless an event or a resubscription came
-    /// after the read began.
+    /// after the read began, or the entry held is of the token already
+    /// activated and this one is not (activation is for good).
     pub(crate) fn keep_token(
         &self,
         hash: &TokenHash,
@@ -178,6 +179,12 @@ impl NearCache {
         lifetime: Duration,
         read_at: Instant,
     ) {
+        let held = self.shared.tokens.get(hash);
+        if entry.token.activated_at.is_none()
+            && held.is_some_and(|h| h.entry.token.activated_at.is_some())
+        {
+            return;
+        }
         let local = LocalToken {
             entry: Arc::new(entry),
             stored: read_at,

@@ -154,6 +154,9 @@ impl SessionClaims for RedisSessionClaims {
     }
 
     async fn release(&self, token: TokenId, session: SessionId) -> Result<(), PortError> {
+        // This instance stops answering for the slot first, whether or not
+        // Redis can be told.
+        self.near.forget_claim(token);
         let event = NearCache::claims_event(token);
         let link = self.near.link();
         let mut conn = link.connection()?;

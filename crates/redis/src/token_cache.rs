@@ -22,17 +22,25 @@ const INVALIDATED: &str = "!invalidated";
 
 /// Fills only a slot that does not hold the marker, checked and written in
 /// one step on the server, so a fill that read the database before an
-/// invalidation can never overwrite it. Returns 1 when it filled.
-/// KEYS[1]: the slot; ARGV: the marker, the entry, its TTL in ms.
+/// invalidation can never overwrite it; nor can a fill of a token not yet
+/// activated overwrite one of the same token activated (activation is for
+/// good, and proxied requests of an activated token must not go back to
+/// the database to activate it). Returns 1 when it filled.
+/// KEYS[1]: the slot; ARGV: the marker, the entry, its TTL in ms, "1" when
+/// the entry is of an activated token.
 static PUT_UNLESS_INVALIDATED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
-        r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+        r#"
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then
+    return 0
+end
+if held and ARGV[4] == '0' and string.find(held, '"activated_at":"', 1, true) then
     return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
-",
+"#,
     )
 });
 
@@ -145,6 +153,11 @@ impl TokenCache for RedisTokenCache {
                     .arg(INVALIDATED)
                     .arg(json)
                     .arg(px(ttl))
+                    .arg(if entry.token.activated_at.is_some() {
+                        "1"
+                    } else {
+                        "0"
+                    })
                     .invoke_async::<bool>(&mut conn)
                     .await,
             ),

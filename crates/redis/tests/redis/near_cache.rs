@@ -178,3 +178,31 @@ async fn a_released_claim_is_dropped_by_every_instance() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
+
+#[tokio::test]
+async fn a_fill_never_takes_a_token_back_to_before_its_activation() {
+    let Some((_, first, second)) = instances().await else {
+        return;
+    };
+    let (first, second) = (RedisTokenCache::new(first), RedisTokenCache::new(second));
+    let fresh = live_entry(9);
+    let hash = &fresh.token.token_hash;
+    let activated = CachedToken {
+        token: zenzefi_domain::token::AccessToken {
+            activated_at: Some(OffsetDateTime::now_utc()),
+            ..fresh.token.clone()
+        },
+        ..fresh.clone()
+    };
+    // A request read the token before its activation and fills late, on
+    // this instance and on another.
+    first.put(hash, &activated, LONG).await.unwrap();
+    first.put(hash, &fresh, LONG).await.unwrap();
+    second.put(hash, &fresh, LONG).await.unwrap();
+    for cache in [&first, &second] {
+        assert_eq!(
+            cache.get(hash).await.unwrap(),
+            CacheLookup::Hit(activated.clone())
+        );
+    }
+}
