@@ -23,15 +23,15 @@ async fn revocations_reach(app: &TestApp, sibling: &str) -> Duration {
     app.fund(&jwt, "100.00").await;
     let mut reach = Vec::new();
     for _ in 0..TRIALS {
-        let (id, token) = one_hour_token(&app, &jwt).await;
+        let (id, token) = one_hour_token(app, &jwt).await;
         // Admitted on the sibling, so its near cache holds the token.
         for _ in 0..2 {
-            assert_eq!(status_of(&app, &sibling, &token, "device-0001").await, 200);
+            assert_eq!(status_of(app, sibling, &token, "device-0001").await, 200);
         }
         let revoked = app.delete_as(&jwt, &format!("/api/v1/tokens/{id}")).await;
         assert_eq!(revoked.status(), 200);
         let since = Instant::now();
-        reach.push(refused_after(&app, &sibling, &token, "device-0001", 401, since).await);
+        reach.push(refused_after(app, sibling, &token, "device-0001", 401, since).await);
     }
     p99(reach)
 }
@@ -45,10 +45,10 @@ async fn deactivations_reach(app: &TestApp, sibling: &str) -> Duration {
         let name = format!("user{trial}");
         let jwt = app.signed_up(&format!("{name}@x.io"), &name).await;
         app.fund(&jwt, "10.00").await;
-        let (_, token) = one_hour_token(&app, &jwt).await;
+        let (_, token) = one_hour_token(app, &jwt).await;
         let me = body(app.me(&jwt).await).await;
         for _ in 0..2 {
-            assert_eq!(status_of(&app, &sibling, &token, "device-0001").await, 200);
+            assert_eq!(status_of(app, sibling, &token, "device-0001").await, 200);
         }
         let deactivated = app
             .http
@@ -64,7 +64,7 @@ async fn deactivations_reach(app: &TestApp, sibling: &str) -> Duration {
             .unwrap();
         assert_eq!(deactivated.status(), 200);
         let since = Instant::now();
-        reach.push(refused_after(&app, &sibling, &token, "device-0001", 403, since).await);
+        reach.push(refused_after(app, sibling, &token, "device-0001", 403, since).await);
     }
     p99(reach)
 }
@@ -76,9 +76,9 @@ async fn terminations_reach(app: &TestApp, sibling: &str) -> Duration {
     app.fund(&jwt, "100.00").await;
     let mut reach = Vec::new();
     for trial in 0..TRIALS {
-        let (_, token) = one_hour_token(&app, &jwt).await;
+        let (_, token) = one_hour_token(app, &jwt).await;
         for base in [app.base_url.as_str(), sibling] {
-            assert_eq!(status_of(&app, base, &token, "laptop-0001").await, 200);
+            assert_eq!(status_of(app, base, &token, "laptop-0001").await, 200);
         }
         let sessions = body(app.get_as(&jwt, "/api/v1/users/me/sessions?limit=1").await).await;
         let session = sessions["items"][0]["id"].as_str().unwrap().to_owned();
@@ -92,13 +92,13 @@ async fn terminations_reach(app: &TestApp, sibling: &str) -> Duration {
         } else {
             &app.base_url
         };
-        assert_eq!(status_of(&app, base, &token, "phone-00001").await, 200);
+        assert_eq!(status_of(app, base, &token, "phone-00001").await, 200);
         // And the laptop, which both instances had admitted, is refused:
         // how long the other instance might still let it in.
         let since = Instant::now();
-        reach.push(refused_after(&app, &sibling, &token, "laptop-0001", 409, since).await);
+        reach.push(refused_after(app, sibling, &token, "laptop-0001", 409, since).await);
         assert_eq!(
-            status_of(&app, &app.base_url, &token, "laptop-0001").await,
+            status_of(app, &app.base_url, &token, "laptop-0001").await,
             409
         );
     }
