@@ -23,6 +23,8 @@
 #                       production"; empty = only the two nginx targets, no build)
 #   BENCH_POSTGRES_URL  PostgreSQL server, no database (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_REDIS_URL     Redis server (default redis://127.0.0.1:6379)
+#   BENCH_GATEWAY_BIN   run this zenzefi-api binary instead of building one
+#                       (to compare two builds; the header names it)
 #   BENCH_KEEP          1 = keep the temp dir (configs, logs, raw wrk output)
 #
 # Everything runs as the current user from one temp dir: both nginx instances
@@ -427,20 +429,32 @@ to_ms() {
   }'
 }
 
-declare -A RPS P50 P99 NON2XX SOCKERR REQUESTS ELAPSED LOG_LINES
+# CPU time (user + system, clock ticks, all threads) of process PID and its
+# direct children (nginx's workers). The command name may hold spaces, so the
+# fields are counted from after its closing parenthesis.
+cpu_ticks() {
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pid="$1" '
+    { p = $1; sub(/^.*\) /, ""); if (p == pid || $2 == pid) s += $12 + $13 }
+    END { print s + 0 }'
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+declare -A RPS P50 P99 NON2XX SOCKERR REQUESTS ELAPSED CPU_US LOG_LINES
 ROWS=()
 
-# measure ROW URL HEADERS CONNECTIONS [HOOK]: warm-up, HOOK (a command run
-# right before the measured run), then one measured wrk run; the figures land
-# in RPS[ROW] etc.
+# measure ROW PID URL HEADERS CONNECTIONS [HOOK]: warm-up, HOOK (a command
+# run right before the measured run), then one measured wrk run against the
+# server process PID; the figures land in RPS[ROW] etc.
 measure() {
-  local row=$1 url=$2 conns=$4 hook=${5:-} out="$WORK/wrk-$1.txt" p50 p99
-  header_args "$3"
+  local row=$1 pid=$2 url=$3 conns=$5 hook=${6:-} out="$WORK/wrk-$1.txt" p50 p99 cpu0 cpu1
+  header_args "$4"
   log "warming up $row ($WARMUP, $conns connections)"
   wrk -t"$THREADS" -c"$conns" -d"$WARMUP" "${HARGS[@]}" "$url" >/dev/null
   [ -z "$hook" ] || "$hook"
   log "measuring $row ($DURATION, $conns connections)"
+  cpu0=$(cpu_ticks "$pid")
   wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency "${HARGS[@]}" "$url" >"$out"
+  cpu1=$(cpu_ticks "$pid")
   RPS[$row]=$(awk '/^Requests\/sec:/ {print $2}' "$out")
   REQUESTS[$row]=$(awk '/requests in/ {print $1; exit}' "$out")
   ELAPSED[$row]=$(awk '/requests in/ {print $4 + 0; exit}' "$out")
@@ -454,6 +468,8 @@ measure() {
   NON2XX[$row]=${NON2XX[$row]:-0}
   SOCKERR[$row]=$(awk '/Socket errors:/ {s = 0; for (i = 3; i <= NF; i += 2) s += $(i + 1) + 0; print s}' "$out")
   SOCKERR[$row]=${SOCKERR[$row]:-0}
+  CPU_US[$row]=$(awk -v t=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="${REQUESTS[$row]}" \
+    'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
 }
 
 GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT/api/v1/proxy$URL_PATH"
@@ -474,11 +490,11 @@ measure_production() {
   redis_commandstats >"$WORK/redis-idle1.txt"
   REDIS_IDLE_PER_SEC=$(redis_delta "$WORK/redis-idle0.txt" "$WORK/redis-idle1.txt" \
     | awk '{ s += $2 } END { print s + 0 }')
-  measure production "$GATEWAY_URL" "$headers" "$CONNS" redis_snapshot_before
+  measure production "$GATEWAY_PID" "$GATEWAY_URL" "$headers" "$CONNS" redis_snapshot_before
   redis_commandstats >"$WORK/redis-after.txt"
   redis_delta "$WORK/redis-before.txt" "$WORK/redis-after.txt" >"$WORK/redis-delta.txt"
   for c in $SCALING; do
-    [ "$c" = "$CONNS" ] || measure "$(scaling_row "$c")" "$GATEWAY_URL" "$headers" "$c"
+    [ "$c" = "$CONNS" ] || measure "$(scaling_row "$c")" "$GATEWAY_PID" "$GATEWAY_URL" "$headers" "$c"
   done
 }
 
@@ -498,7 +514,7 @@ run_profile() {
   if [ "$profile" = production ]; then
     measure_production "$headers"
   else
-    measure "$profile" "$GATEWAY_URL" "$headers" "$CONNS"
+    measure "$profile" "$GATEWAY_PID" "$GATEWAY_URL" "$headers" "$CONNS"
   fi
   ROWS+=("$profile")
   stop_gateway "$profile"
@@ -507,7 +523,10 @@ run_profile() {
 
 # ------------------------------------------------------------------ header --
 
-if [ -n "$PROFILES" ]; then
+if [ -n "$PROFILES" ] && [ -n "${BENCH_GATEWAY_BIN:-}" ]; then
+  GATEWAY_BIN=$(realpath "$BENCH_GATEWAY_BIN")
+  [ -x "$GATEWAY_BIN" ] || die "BENCH_GATEWAY_BIN=$BENCH_GATEWAY_BIN is not an executable"
+elif [ -n "$PROFILES" ]; then
   log "building the gateway (cargo build --release -p zenzefi-api)"
   cargo build --release -p zenzefi-api \
     || die "cargo build --release -p zenzefi-api failed (see above)"
@@ -516,9 +535,11 @@ if [ -n "$PROFILES" ]; then
 fi
 
 start_nginx "$WORK/upstream"
-wait_http "upstream nginx" "http://127.0.0.1:$UPSTREAM_PORT/" "${PIDS[-1]}"
+UPSTREAM_PID=${PIDS[-1]}
+wait_http "upstream nginx" "http://127.0.0.1:$UPSTREAM_PORT/" "$UPSTREAM_PID"
 start_nginx "$WORK/proxy"
-wait_http "proxy nginx" "http://127.0.0.1:$NGINX_PROXY_PORT/" "${PIDS[-1]}"
+PROXY_PID=${PIDS[-1]}
+wait_http "proxy nginx" "http://127.0.0.1:$NGINX_PROXY_PORT/" "$PROXY_PID"
 check_target direct "http://127.0.0.1:$UPSTREAM_PORT$URL_PATH" ""
 check_target nginx-proxy "http://127.0.0.1:$NGINX_PROXY_PORT$URL_PATH" ""
 
@@ -543,7 +564,7 @@ echo "  body:      1024 bytes, GET $URL_PATH"
 echo "  upstream:  $("$NGINX" -v 2>&1 | sed 's/.*: //'), worker_processes 1, 127.0.0.1:$UPSTREAM_PORT"
 echo "  reference: nginx reverse proxy, worker_processes $GATEWAY_WORKERS, keepalive 64, access log off, 127.0.0.1:$NGINX_PROXY_PORT"
 if [ -n "$PROFILES" ]; then
-  echo "  gateway:   zenzefi-api release, $GATEWAY_WORKERS HTTP workers, 127.0.0.1:$GATEWAY_PORT, log to a file"
+  echo "  gateway:   $GATEWAY_BIN, $GATEWAY_WORKERS HTTP workers, 127.0.0.1:$GATEWAY_PORT, log to a file"
   wants embedded && echo "    embedded:      SQLite, in-process adapters, default log level"
   wants embedded-warn && echo "    embedded-warn: SQLite, in-process adapters, log.level = warn"
   wants production && echo "    production:    PostgreSQL $(url_host "$POSTGRES_URL") (database $BENCH_DB), Redis $REDIS_URL (key_prefix $REDIS_PREFIX), default log level"
@@ -552,8 +573,8 @@ echo
 
 # ---------------------------------------------------------------- the runs --
 
-measure direct "http://127.0.0.1:$UPSTREAM_PORT$URL_PATH" "" "$CONNS"
-measure nginx-proxy "http://127.0.0.1:$NGINX_PROXY_PORT$URL_PATH" "" "$CONNS"
+measure direct "$UPSTREAM_PID" "http://127.0.0.1:$UPSTREAM_PORT$URL_PATH" "" "$CONNS"
+measure nginx-proxy "$PROXY_PID" "http://127.0.0.1:$NGINX_PROXY_PORT$URL_PATH" "" "$CONNS"
 ROWS+=(direct nginx-proxy)
 for profile in $PROFILES; do run_profile "$profile"; done
 
@@ -576,6 +597,7 @@ if wants production; then
     printf '  %-12s' connections; for c in $SCALING; do printf ' %10s' "$c"; done; echo
     printf '  %-12s' 'req/s'; for c in $SCALING; do printf ' %10.0f' "${RPS[$(scaling_row "$c")]}"; done; echo
     printf '  %-12s' 'p99 ms'; for c in $SCALING; do printf ' %10.1f' "${P99[$(scaling_row "$c")]}"; done; echo
+    printf '  %-12s' 'cpu us/req'; for c in $SCALING; do printf ' %10s' "${CPU_US[$(scaling_row "$c")]}"; done; echo
     printf '  %-12s' errors
     for c in $SCALING; do r=$(scaling_row "$c"); printf ' %10s' $((NON2XX[$r] + SOCKERR[$r])); done; echo
     read -ra steps <<<"$SCALING"
@@ -587,18 +609,19 @@ if wants production; then
   fi
 fi
 
-printf '%-15s %10s %8s %9s %9s %9s %9s\n' target 'req/s' '/nginx' 'p50 ms' 'p99 ms' 'non-2xx' 'sock err'
+printf '%-15s %10s %8s %9s %9s %9s %9s %11s\n' target 'req/s' '/nginx' 'p50 ms' 'p99 ms' \
+  'non-2xx' 'sock err' 'cpu us/req'
 for row in "${ROWS[@]}"; do
-  printf '%-15s %10.0f %8s %9.3f %9.3f %9s %9s\n' "$row" "${RPS[$row]}" \
+  printf '%-15s %10.0f %8s %9.3f %9.3f %9s %9s %11s\n' "$row" "${RPS[$row]}" \
     "$(ratio "${RPS[$row]}" "${RPS[nginx-proxy]}")" "${P50[$row]}" "${P99[$row]}" \
-    "${NON2XX[$row]}" "${SOCKERR[$row]}"
+    "${NON2XX[$row]}" "${SOCKERR[$row]}" "${CPU_US[$row]}"
 done
 echo
 if wants production && wants embedded; then
   echo "production/embedded req/s:     $(ratio "${RPS[production]}" "${RPS[embedded]}")"
 fi
 if wants embedded && wants embedded-warn; then
-  echo "embedded/embedded-warn req/s:  $(ratio "${RPS[embedded]}" "${RPS[embedded-warn]}")   (the access log's cost: ${LOG_LINES[embedded]} log lines vs ${LOG_LINES[embedded-warn]})"
+  echo "embedded/embedded-warn req/s:  $(ratio "${RPS[embedded]}" "${RPS[embedded-warn]}")   (the access log's cost: $(awk -v a="${CPU_US[embedded]}" -v b="${CPU_US[embedded-warn]}" 'BEGIN { printf "%+.1f", a - b }') us CPU per request; gateway log lines ${LOG_LINES[embedded]} vs ${LOG_LINES[embedded-warn]})"
 fi
 
 failed=0
