@@ -407,8 +407,10 @@ buy_access_token() {
 # "command calls" per line, from INFO commandstats. Our own INFO probes are
 # left out: the gateway never sends INFO.
 redis_commandstats() {
-  redis-cli -u "$REDIS_URL" INFO commandstats | tr -d '\r' \
-    | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),.*/\1 \2/p' | grep -v '^info ' || true
+  local stats
+  stats=$(redis-cli -u "$REDIS_URL" INFO commandstats) || die "INFO commandstats failed on $REDIS_URL"
+  tr -d '\r' <<<"$stats" | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),.*/\1 \2/p' \
+    | { grep -v '^info ' || true; }
 }
 
 # redis_delta BEFORE AFTER: "command calls" that happened in between, most first.
