@@ -29,6 +29,7 @@ lint:
 ci:
     bash .ci/run
 
-# Load benchmark on loopback: direct upstream vs nginx reverse proxy vs the gateway.
+# Load benchmark on loopback: direct upstream vs nginx reverse proxy vs the gateway
+# (embedded and PostgreSQL + Redis profiles).
 bench:
     bash bench/run.sh

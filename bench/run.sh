@@ -1,28 +1,44 @@
 #!/usr/bin/env bash
 # Load benchmark on loopback (`just bench`): the same ~1 KiB response fetched
-#   1. directly from the upstream (nginx, 127.0.0.1:18081),
-#   2. through nginx as a plain keep-alive reverse proxy (127.0.0.1:18082),
-#   3. through the gateway's proxy route (release build, 127.0.0.1:18080),
-# each with `wrk -t2 -c64 -d$BENCH_DURATION --latency` after a short warm-up,
-# then prints requests/s, p50 and p99 per target and the gateway's ratios.
+#   - directly from the upstream (nginx, 127.0.0.1:18081),
+#   - through nginx as a plain keep-alive reverse proxy (127.0.0.1:18082),
+#   - through the gateway's proxy route (release build, 127.0.0.1:18080) in
+#     each deployment profile, one after the other:
+#       embedded        SQLite, in-process adapters (`redis.url` empty), default log level
+#       embedded-warn   the same with `log.level = warn`: shows the access log's cost
+#       production      PostgreSQL (a bench database created and dropped here)
+#                       + Redis (a unique `redis.key_prefix`), default log level
+# each with `wrk -t2 -c$BENCH_CONNECTIONS -d$BENCH_DURATION --latency` after a
+# short warm-up. For the production profile it also counts the Redis commands
+# per proxied request (INFO commandstats before/after) and measures the scaling
+# row at $BENCH_SCALING connections. One summary table at the end.
 #
 # Environment:
 #   BENCH_DURATION      measured run per target, wrk syntax (default 10s)
 #   BENCH_WARMUP        warm-up per target, discarded (default 2s)
-#   BENCH_CONNECTIONS   wrk connections (default 64)
-#   BENCH_SKIP_GATEWAY  1 = only targets 1 and 2 (no cargo build)
+#   BENCH_CONNECTIONS   wrk connections of the main comparison (default 64)
+#   BENCH_SCALING       connection counts of the production scaling row
+#                       (default "8 64 256 1000"; empty = none)
+#   BENCH_PROFILES      gateway profiles to run (default "embedded embedded-warn
+#                       production"; empty = only the two nginx targets, no build)
+#   BENCH_POSTGRES_URL  PostgreSQL server, no database (default postgres://postgres@127.0.0.1:5432)
+#   BENCH_REDIS_URL     Redis server (default redis://127.0.0.1:6379)
+#   BENCH_GATEWAY_BIN   run this zenzefi-api binary instead of building one
+#                       (to compare two builds; the header names it)
 #   BENCH_KEEP          1 = keep the temp dir (configs, logs, raw wrk output)
 #
 # Everything runs as the current user from one temp dir: both nginx instances
 # use their own prefix, config, pid file and logs there (the system nginx is
-# never touched), the gateway uses a fresh SQLite file there. Every process
-# started here is stopped on exit, including on failure or Ctrl-C.
+# never touched), each embedded gateway a fresh SQLite file there. The
+# production profile creates its own database and key prefix and removes both
+# at the end; the shared servers are never reconfigured. Every process started
+# here is stopped on exit, including on failure or Ctrl-C. Only loopback
+# addresses are accepted as targets.
 #
 # Fairness: the machine's cores are shared by all processes, no pinning (on a
 # 2-core machine pinning would leave the server under test one core at best,
-# and wrk needs CPU as well). Each nginx gets worker_processes 1; the gateway
-# runs with its default server.workers = 0 (one HTTP worker per core). The
-# header printed at start says what each one gets.
+# and wrk needs CPU as well). The reference nginx gets as many worker processes
+# as the gateway has HTTP workers (its default server.workers = 0: one per core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -30,22 +46,45 @@ ROOT=$(pwd)
 DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNS=${BENCH_CONNECTIONS:-64}
+SCALING=${BENCH_SCALING-8 64 256 1000}
+PROFILES=${BENCH_PROFILES-embedded embedded-warn production}
+POSTGRES_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
+REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 THREADS=2
-SKIP_GATEWAY=${BENCH_SKIP_GATEWAY:-0}
 
 UPSTREAM_PORT=18081
 NGINX_PROXY_PORT=18082
 GATEWAY_PORT=18080
 URL_PATH=/certificates/filter
 DEVICE_ID=bench-device-0001
+# Unique per run, so neither the database nor the keys meet anyone else's.
+RUN_ID="$(date +%s)_$$"
+BENCH_DB="zenzefi_bench_$RUN_ID"
+REDIS_PREFIX="zenzefi-bench-$RUN_ID:"
 
 log() { echo "bench: $*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
+
+for p in $PROFILES; do
+  case $p in embedded | embedded-warn | production) ;; *) die "unknown profile '$p' in BENCH_PROFILES" ;; esac
+done
+wants() { [[ " $PROFILES " == *" $1 "* ]]; }
+
+# Loopback only: refuse to point load or bench data at another host.
+url_host() { sed -E 's#^[a-z]+://([^@/]*@)?(\[[^]]*\]|[^:/?]*).*#\2#' <<<"$1"; }
+for url in "$POSTGRES_URL" "$REDIS_URL"; do
+  case $(url_host "$url") in
+    127.0.0.1 | localhost | '[::1]') ;;
+    *) die "$url is not a loopback address; the bench only runs on loopback" ;;
+  esac
+done
 
 # ---------------------------------------------------------------- clean-up --
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/zenzefi-bench.XXXXXX")
 PIDS=()
+DB_CREATED=0
+GATEWAY_LOG=""
 
 stop_pid() {
   local pid=$1
@@ -60,15 +99,29 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
+drop_bench_data() {
+  if [ "$DB_CREATED" = 1 ]; then
+    psql "$POSTGRES_URL/postgres" -v ON_ERROR_STOP=1 -qc \
+      "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" >/dev/null 2>&1 \
+      || log "could not drop database $BENCH_DB; drop it by hand"
+    DB_CREATED=0
+  fi
+  if wants production && command -v redis-cli >/dev/null; then
+    redis-cli -u "$REDIS_URL" --scan --pattern "$REDIS_PREFIX*" 2>/dev/null \
+      | xargs -r -n 500 redis-cli -u "$REDIS_URL" UNLINK >/dev/null 2>&1 || true
+  fi
+}
+
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   local pid
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  drop_bench_data
   if [ "$rc" -ne 0 ]; then
     local f
-    for f in "$WORK"/gateway.log "$WORK"/upstream/error.log "$WORK"/proxy/error.log; do
-      if [ -s "$f" ]; then
+    for f in "$GATEWAY_LOG" "$WORK"/upstream/error.log "$WORK"/proxy/error.log; do
+      if [ -n "$f" ] && [ -s "$f" ]; then
         log "last lines of $f:"
         tail -n 20 "$f" | sed 's/^/    /' >&2
       fi
@@ -93,9 +146,15 @@ apt_install() {
     command -v sudo >/dev/null || die "$* missing and not root (install: apt-get install $*)"
     sudo=(sudo)
   fi
-  log "installing $* with apt-get"
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  local pkgs=() p
+  # Debian 13 dropped nginx-light; its plain nginx has the same modules here.
+  for p in "$@"; do
+    if [ "$p" = nginx-light ] && ! apt-cache policy nginx-light | grep -q 'Candidate: [0-9]'; then p=nginx; fi
+    pkgs+=("$p")
+  done
+  log "installing ${pkgs[*]} with apt-get"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 }
 
 find_nginx() {
@@ -103,9 +162,13 @@ find_nginx() {
 }
 
 missing=()
-[ -n "$(find_nginx)" ] || missing+=(nginx)
+[ -n "$(find_nginx)" ] || missing+=(nginx-light)
 command -v wrk >/dev/null || missing+=(wrk)
 command -v curl >/dev/null || missing+=(curl)
+if wants production; then
+  command -v redis-cli >/dev/null || missing+=(redis-tools)
+  command -v psql >/dev/null || missing+=(postgresql-client)
+fi
 [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 NGINX=$(find_nginx)
 [ -n "$NGINX" ] || die "nginx not found after installation"
@@ -114,6 +177,21 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in $UPSTREAM_PORT $NGINX_PROXY_PORT $GATEWAY_PORT; do
   ! port_in_use "$port" || die "127.0.0.1:$port is already in use; stop whatever listens there"
 done
+
+# 1 000 connections need 1 000 sockets in wrk and up to twice that in the
+# gateway (client side + upstream pool): raise the soft limit to the hard one.
+MAX_CONNS=$CONNS
+for c in $SCALING; do [ "$c" -le "$MAX_CONNS" ] || MAX_CONNS=$c; done
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+nofile=$(ulimit -n)
+if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((2 * MAX_CONNS + 512)) ]; then
+  die "ulimit -n is $nofile (hard limit); $MAX_CONNS connections need at least $((2 * MAX_CONNS + 512))"
+fi
+
+# The gateway's HTTP worker count, as it computes it (server.workers = 0: one per core).
+CORES=$(nproc)
+GATEWAY_WORKERS=${ZENZEFI__SERVER__WORKERS:-0}
+[ "$GATEWAY_WORKERS" != 0 ] || GATEWAY_WORKERS=$CORES
 
 # ------------------------------------------------------------------- nginx --
 
@@ -127,17 +205,21 @@ printf '%s' "$BODY" >"$WORK/body.txt"
 NGINX_USER=""
 if [ "$(id -u)" -eq 0 ]; then NGINX_USER="user $(id -un) $(id -gn);"; fi
 
-# Common top of both configs. Temp paths must be overridden: Debian compiles in
-# /var/lib/nginx/*. keepalive_requests is raised from its default 1000 so that
-# neither wrk nor the proxies reconnect every 1000 requests during a run.
+# Common top of both configs (argument: dir, worker processes). Temp paths must
+# be overridden: Debian compiles in /var/lib/nginx/*. keepalive_requests is
+# raised from its default 1000 so that neither wrk nor the proxies reconnect
+# every 1000 requests during a run; worker_connections covers the largest
+# scaling step (the gateway's upstream pool can open one connection per request
+# in flight).
 nginx_head() {
   cat <<EOF
 $NGINX_USER
-worker_processes 1;
+worker_processes $2;
+worker_rlimit_nofile $((4 * MAX_CONNS + 1024));
 daemon off;
 pid $1/nginx.pid;
 error_log $1/error.log warn;
-events { worker_connections 1024; }
+events { worker_connections $((2 * MAX_CONNS + 512)); }
 http {
   access_log off;
   client_body_temp_path $1/tmp/body;
@@ -152,9 +234,10 @@ EOF
 
 mkdir -p "$WORK/upstream/tmp" "$WORK/proxy/tmp"
 
-# 1. The upstream: every path answers 200 with the fixed body.
+# The upstream: every path answers 200 with the fixed body. One worker: it is
+# not under test, and on loopback it serves several times what any proxy does.
 {
-  nginx_head "$WORK/upstream"
+  nginx_head "$WORK/upstream" 1
   cat <<EOF
   server {
     listen 127.0.0.1:$UPSTREAM_PORT;
@@ -165,9 +248,10 @@ mkdir -p "$WORK/upstream/tmp" "$WORK/proxy/tmp"
 EOF
 } >"$WORK/upstream/nginx.conf"
 
-# 2. The reference: plain reverse proxy with a keep-alive pool to the upstream.
+# The reference: plain reverse proxy with a keep-alive pool to the upstream,
+# as many workers as the gateway has HTTP workers.
 {
-  nginx_head "$WORK/proxy"
+  nginx_head "$WORK/proxy" "$GATEWAY_WORKERS"
   cat <<EOF
   upstream bench_upstream {
     server 127.0.0.1:$UPSTREAM_PORT;
@@ -207,20 +291,29 @@ wait_http() {
   die "$what did not answer $url within 60 s"
 }
 
+# Header list "A: x|B: y" -> argument array for curl and wrk (-H each).
+header_args() {
+  local IFS='|' h
+  HARGS=()
+  for h in $1; do HARGS+=(-H "$h"); done
+}
+
+# check NAME URL HEADERS: one request must answer 200 with the upstream body.
+check_target() {
+  local name=$1 url=$2 status hint=""
+  header_args "$3"
+  status=$(curl -s -o "$WORK/check.out" -w '%{http_code}' --max-time 10 \
+    "${HARGS[@]}" "$url" || true)
+  if [ "$status" != 200 ] || ! cmp -s "$WORK/check.out" "$WORK/body.txt"; then
+    if [[ $name == embedded* || $name == production ]] && [ "$status" = 404 ]; then
+      hint=" -- is the proxy route (ANY /api/v1/proxy/{path}) implemented yet?"
+    fi
+    die "check of $name ($url): status $status, body $(wc -c <"$WORK/check.out") bytes$( \
+      cmp -s "$WORK/check.out" "$WORK/body.txt" || echo ' (not the upstream body)'): $(head -c 300 "$WORK/check.out")$hint"
+  fi
+}
+
 # ----------------------------------------------------------------- gateway --
-
-if [ "$SKIP_GATEWAY" != 1 ]; then
-  log "building the gateway (cargo build --release -p zenzefi-api)"
-  cargo build --release -p zenzefi-api \
-    || die "cargo build --release -p zenzefi-api failed (see above)"
-  GATEWAY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/zenzefi-api"
-  [ -x "$GATEWAY_BIN" ] || die "$GATEWAY_BIN not found after the build"
-fi
-
-start_nginx "$WORK/upstream"
-wait_http "upstream nginx" "http://127.0.0.1:$UPSTREAM_PORT/" "${PIDS[-1]}"
-start_nginx "$WORK/proxy"
-wait_http "proxy nginx" "http://127.0.0.1:$NGINX_PROXY_PORT/" "${PIDS[-1]}"
 
 # Fields of a flat JSON answer (string values only; enough for these calls).
 json_field() { sed -n 's/.*"'"$1"'" *: *"\([^"]*\)".*/\1/p' | head -n1; }
@@ -239,104 +332,94 @@ api() {
   cat "$WORK/api.out"
 }
 
-if [ "$SKIP_GATEWAY" != 1 ]; then
-  log "starting the gateway on 127.0.0.1:$GATEWAY_PORT"
-  # Run from the temp dir so that no ./config/default.toml is read; the
-  # compiled-in defaults are the same file, the environment overrides the rest.
+# start_gateway PROFILE: runs the gateway in that profile from a fresh dir and
+# sets GATEWAY_PID and GATEWAY_LOG. Only the settings the profile needs are
+# given; everything else is the compiled-in default.
+start_gateway() {
+  local profile=$1 dir="$WORK/$1"
+  mkdir -p "$dir"
+  GATEWAY_LOG="$dir/gateway.log"
+  log "starting the gateway ($profile) on 127.0.0.1:$GATEWAY_PORT"
+  # Run from the profile's dir so that no ./config/default.toml is read.
   (
-    cd "$WORK"
+    cd "$dir"
+    unset RUST_LOG ZENZEFI_CONFIG ZENZEFI__LOG__LEVEL ZENZEFI__DATABASE__URL ZENZEFI__REDIS__URL \
+      ZENZEFI__REDIS__KEY_PREFIX
     export ZENZEFI__SERVER__BIND="127.0.0.1:$GATEWAY_PORT"
     export ZENZEFI__SERVER__PUBLIC_URL="http://127.0.0.1:$GATEWAY_PORT"
     export ZENZEFI__UPSTREAM__URL="http://127.0.0.1:$UPSTREAM_PORT"
-    export ZENZEFI__DATABASE__URL="sqlite://$WORK/bench.db?mode=rwc"
-    export ZENZEFI__LOG__LEVEL=warn
-    export ZENZEFI__RATE_LIMIT__LOGIN_PER_MINUTE=1000
-    unset RUST_LOG ZENZEFI_CONFIG
+    case $profile in
+      embedded | embedded-warn)
+        export ZENZEFI__DATABASE__URL="sqlite://$dir/bench.db?mode=rwc"
+        [ "$profile" != embedded-warn ] || export ZENZEFI__LOG__LEVEL=warn
+        ;;
+      production)
+        export ZENZEFI__DATABASE__URL="$POSTGRES_URL/$BENCH_DB"
+        export ZENZEFI__REDIS__URL="$REDIS_URL"
+        export ZENZEFI__REDIS__KEY_PREFIX="$REDIS_PREFIX"
+        ;;
+    esac
     exec "$GATEWAY_BIN"
-  ) >"$WORK/gateway.log" 2>&1 &
+  ) >"$GATEWAY_LOG" 2>&1 &
   GATEWAY_PID=$!
   PIDS+=("$GATEWAY_PID")
-  wait_http gateway "http://127.0.0.1:$GATEWAY_PORT/health" "$GATEWAY_PID"
-
-  # A user with 100 ZNC (mock payment), then a 24 h token.
-  EMAIL=bench@example.com
-  PASSWORD=bench-Passw0rd
-  api POST /api/v1/auth/register 201 \
-    "{\"email\":\"$EMAIL\",\"username\":\"bench\",\"password\":\"$PASSWORD\"}" >/dev/null
-  JWT=$(api POST /api/v1/auth/login 200 \
-    "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" | json_field access_token)
-  [ -n "$JWT" ] || die "login answered no access_token"
-  PAYMENT_ID=$(api POST /api/v1/currency/purchase 201 '{"amount_znc":"100.00"}' "$JWT" \
-    | json_field payment_id)
-  [ -n "$PAYMENT_ID" ] || die "currency purchase answered no payment_id"
-  api POST "/api/v1/payments/mock/$PAYMENT_ID" 200 '{"status":"succeeded"}' >/dev/null
-  ACCESS_TOKEN=$(api POST /api/v1/tokens/purchase 201 '{"duration_hours":24}' "$JWT" \
-    | json_field token)
-  [ -n "$ACCESS_TOKEN" ] || die "token purchase answered no token"
-  log "bought access token ${ACCESS_TOKEN:0:8}…"
-fi
-
-# ------------------------------------------------------------------ checks --
-
-NAMES=(direct nginx-proxy)
-URLS=("http://127.0.0.1:$UPSTREAM_PORT$URL_PATH" "http://127.0.0.1:$NGINX_PROXY_PORT$URL_PATH")
-HEADERS=("" "")
-if [ "$SKIP_GATEWAY" != 1 ]; then
-  NAMES+=(gateway)
-  URLS+=("http://127.0.0.1:$GATEWAY_PORT/api/v1/proxy$URL_PATH")
-  HEADERS+=("X-Access-Token: $ACCESS_TOKEN|X-Device-ID: $DEVICE_ID")
-fi
-
-# Header list "A: x|B: y" -> argument array for curl and wrk (-H each).
-header_args() {
-  local IFS='|' h
-  HARGS=()
-  for h in $1; do HARGS+=(-H "$h"); done
+  wait_http "gateway ($profile)" "http://127.0.0.1:$GATEWAY_PORT/health" "$GATEWAY_PID"
 }
 
-for i in "${!NAMES[@]}"; do
-  header_args "${HEADERS[$i]}"
-  status=$(curl -s -o "$WORK/check.out" -w '%{http_code}' --max-time 10 \
-    "${HARGS[@]}" "${URLS[$i]}" || true)
-  if [ "$status" != 200 ] || ! cmp -s "$WORK/check.out" "$WORK/body.txt"; then
-    hint=""
-    if [ "${NAMES[$i]}" = gateway ] && [ "$status" = 404 ]; then
-      hint=" -- is the proxy route (ANY /api/v1/proxy/{path}) implemented yet?"
-    fi
-    die "check of ${NAMES[$i]} (${URLS[$i]}): status $status, body $(wc -c <"$WORK/check.out") bytes$( \
-      cmp -s "$WORK/check.out" "$WORK/body.txt" || echo ' (not the upstream body)'): $(head -c 300 "$WORK/check.out")$hint"
+# Stops the gateway, notes the errors it logged, and drops its (large) log.
+stop_gateway() {
+  local profile=$1 errors pid kept=()
+  stop_pid "$GATEWAY_PID"
+  for pid in "${PIDS[@]}"; do [ "$pid" = "$GATEWAY_PID" ] || kept+=("$pid"); done
+  PIDS=("${kept[@]}")
+  LOG_LINES[$profile]=$(wc -l <"$GATEWAY_LOG")
+  errors=$(grep -ciE 'error|panic' "$GATEWAY_LOG" || true)
+  if [ "$errors" != 0 ]; then
+    log "WARNING: the gateway ($profile) logged $errors lines with error/panic, first ones:"
+    grep -iE 'error|panic' "$GATEWAY_LOG" | head -n 5 | sed 's/^/    /' >&2
   fi
-done
-log "all targets answer 200 with the upstream body"
+  [ "${BENCH_KEEP:-0}" = 1 ] || rm -f "$GATEWAY_LOG"
+  GATEWAY_LOG=""
+  # The next profile binds the same port.
+  for _ in $(seq 1 50); do port_in_use "$GATEWAY_PORT" || return 0; sleep 0.1; done
+  die "127.0.0.1:$GATEWAY_PORT still in use after the gateway stopped"
+}
 
-# --------------------------------------------------------------- measuring --
+# A user with 100 ZNC (mock payment), then a 24 h token; sets ACCESS_TOKEN.
+buy_access_token() {
+  local email=bench@example.com password=bench-Passw0rd jwt payment_id
+  api POST /api/v1/auth/register 201 \
+    "{\"email\":\"$email\",\"username\":\"bench\",\"password\":\"$password\"}" >/dev/null
+  jwt=$(api POST /api/v1/auth/login 200 \
+    "{\"email\":\"$email\",\"password\":\"$password\"}" | json_field access_token)
+  [ -n "$jwt" ] || die "login answered no access_token"
+  payment_id=$(api POST /api/v1/currency/purchase 201 '{"amount_znc":"100.00"}' "$jwt" \
+    | json_field payment_id)
+  [ -n "$payment_id" ] || die "currency purchase answered no payment_id"
+  api POST "/api/v1/payments/mock/$payment_id" 200 '{"status":"succeeded"}' >/dev/null
+  ACCESS_TOKEN=$(api POST /api/v1/tokens/purchase 201 '{"duration_hours":24}' "$jwt" \
+    | json_field token)
+  [ -n "$ACCESS_TOKEN" ] || die "token purchase answered no token"
+}
 
-cores=$(nproc)
-echo "Zenzefi Gateway load benchmark (loopback)"
-if commit=$(git rev-parse --short HEAD 2>/dev/null); then
-  git diff --quiet HEAD 2>/dev/null || commit="$commit + uncommitted changes"
-else
-  commit="not a git checkout"
-fi
-echo "  commit:   $commit"
-# CPU busy share over one idle second before measuring: other work on the
-# machine (a build, a test run) skews every number below.
-cpu_sample() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
-read -r busy0 idle0 < <(cpu_sample); sleep 1; read -r busy1 idle1 < <(cpu_sample)
-busy=$(awk -v b=$((busy1 - busy0)) -v i=$((idle1 - idle0)) 'BEGIN { printf "%.0f", (b + i) ? 100 * b / (b + i) : 0 }')
-echo "  machine:  $cores cores, $(uname -sr); all processes share them, no pinning; ${busy}% busy before the run"
-if [ "$busy" -gt 10 ]; then
-  log "WARNING: CPU ${busy}% busy before the run: other work on this machine skews the numbers"
-fi
-echo "  load:     $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'), -t$THREADS -c$CONNS -d$DURATION --latency, warm-up $WARMUP"
-echo "  body:     1024 bytes, GET $URL_PATH"
-echo "  upstream: $("$NGINX" -v 2>&1 | sed 's/.*: //'), worker_processes 1, 127.0.0.1:$UPSTREAM_PORT"
-echo "  reference: nginx reverse proxy, worker_processes 1, keepalive 64, 127.0.0.1:$NGINX_PROXY_PORT"
-if [ "$SKIP_GATEWAY" != 1 ]; then
-  workers=${ZENZEFI__SERVER__WORKERS:-0}
-  echo "  gateway:  zenzefi-api release, server.workers=$workers ($([ "$workers" = 0 ] && echo "$cores" || echo "$workers") HTTP workers), SQLite, log warn, 127.0.0.1:$GATEWAY_PORT"
-fi
-echo
+# ------------------------------------------------------------------- redis --
+
+# "command calls" per line, from INFO commandstats. Our own INFO probes are
+# left out: the gateway never sends INFO.
+redis_commandstats() {
+  local stats
+  stats=$(redis-cli -u "$REDIS_URL" INFO commandstats) || die "INFO commandstats failed on $REDIS_URL"
+  tr -d '\r' <<<"$stats" | sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),.*/\1 \2/p' \
+    | { grep -v '^info ' || true; }
+}
+
+# redis_delta BEFORE AFTER: "command calls" that happened in between, most first.
+redis_delta() {
+  awk 'NR == FNR { before[$1] = $2; next }
+       { d = $2 - before[$1]; if (d > 0) print $1, d }' "$1" "$2" | sort -k2,2nr
+}
+
+# ------------------------------------------------------------- measuring --
 
 # Latency with wrk's unit -> milliseconds.
 to_ms() {
@@ -348,51 +431,206 @@ to_ms() {
   }'
 }
 
-declare -A RPS P50 P99 NON2XX SOCKERR
-for i in "${!NAMES[@]}"; do
-  name=${NAMES[$i]}
-  header_args "${HEADERS[$i]}"
-  log "warming up $name ($WARMUP)"
-  wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" "${HARGS[@]}" "${URLS[$i]}" >/dev/null
-  log "measuring $name ($DURATION)"
-  out="$WORK/wrk-$name.txt"
-  wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "${HARGS[@]}" "${URLS[$i]}" >"$out"
-  RPS[$name]=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+# CPU time (user + system, clock ticks, all threads) of process PID and its
+# direct children (nginx's workers). The command name may hold spaces, so the
+# fields are counted from after its closing parenthesis.
+cpu_ticks() {
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pid="$1" '
+    { p = $1; sub(/^.*\) /, ""); if (p == pid || $2 == pid) s += $12 + $13 }
+    END { print s + 0 }'
+}
+CLK_TCK=$(getconf CLK_TCK)
+
+declare -A RPS P50 P99 NON2XX SOCKERR REQUESTS ELAPSED CPU_US LOG_LINES
+ROWS=()
+
+# measure ROW PID URL HEADERS CONNECTIONS [HOOK]: warm-up, HOOK (a command
+# run right before the measured run), then one measured wrk run against the
+# server process PID; the figures land in RPS[ROW] etc.
+measure() {
+  local row=$1 pid=$2 url=$3 conns=$5 hook=${6:-} out="$WORK/wrk-$1.txt" p50 p99 cpu0 cpu1
+  header_args "$4"
+  log "warming up $row ($WARMUP, $conns connections)"
+  wrk -t"$THREADS" -c"$conns" -d"$WARMUP" "${HARGS[@]}" "$url" >/dev/null
+  [ -z "$hook" ] || "$hook"
+  log "measuring $row ($DURATION, $conns connections)"
+  cpu0=$(cpu_ticks "$pid")
+  wrk -t"$THREADS" -c"$conns" -d"$DURATION" --latency "${HARGS[@]}" "$url" >"$out"
+  cpu1=$(cpu_ticks "$pid")
+  RPS[$row]=$(awk '/^Requests\/sec:/ {print $2}' "$out")
+  REQUESTS[$row]=$(awk '/requests in/ {print $1; exit}' "$out")
+  ELAPSED[$row]=$(awk '/requests in/ {print $4 + 0; exit}' "$out")
   p50=$(awk '/Latency Distribution/ {d=1} d && $1 == "50%" {print $2; exit}' "$out")
   p99=$(awk '/Latency Distribution/ {d=1} d && $1 == "99%" {print $2; exit}' "$out")
-  [ -n "${RPS[$name]}" ] && [ -n "$p50" ] && [ -n "$p99" ] \
-    || die "could not parse wrk output for $name: $(cat "$out")"
-  P50[$name]=$(to_ms "$p50")
-  P99[$name]=$(to_ms "$p99")
-  NON2XX[$name]=$(awk -F': *' '/Non-2xx or 3xx responses/ {print $2}' "$out")
-  NON2XX[$name]=${NON2XX[$name]:-0}
-  SOCKERR[$name]=$(awk '/Socket errors:/ {s = 0; for (i = 3; i <= NF; i += 2) s += $(i + 1) + 0; print s}' "$out")
-  SOCKERR[$name]=${SOCKERR[$name]:-0}
-done
+  [ -n "${RPS[$row]}" ] && [ -n "${REQUESTS[$row]}" ] && [ -n "$p50" ] && [ -n "$p99" ] \
+    || die "could not parse wrk output for $row: $(cat "$out")"
+  P50[$row]=$(to_ms "$p50")
+  P99[$row]=$(to_ms "$p99")
+  NON2XX[$row]=$(awk -F': *' '/Non-2xx or 3xx responses/ {print $2}' "$out")
+  NON2XX[$row]=${NON2XX[$row]:-0}
+  SOCKERR[$row]=$(awk '/Socket errors:/ {s = 0; for (i = 3; i <= NF; i += 2) s += $(i + 1) + 0; print s}' "$out")
+  SOCKERR[$row]=${SOCKERR[$row]:-0}
+  CPU_US[$row]=$(awk -v t=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="${REQUESTS[$row]}" \
+    'BEGIN { printf "%.1f", n ? t * 1e6 / hz / n : 0 }')
+}
 
-printf '%-12s %12s %10s %10s %9s %9s\n' target 'req/s' 'p50 ms' 'p99 ms' 'non-2xx' 'sock err'
-for name in "${NAMES[@]}"; do
-  printf '%-12s %12.0f %10.3f %10.3f %9s %9s\n' "$name" "${RPS[$name]}" "${P50[$name]}" \
-    "${P99[$name]}" "${NON2XX[$name]}" "${SOCKERR[$name]}"
+GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT/api/v1/proxy$URL_PATH"
+
+# The production profile's extras: the Redis command count around the main
+# run, and the same route at every connection count of BENCH_SCALING.
+# The row of the production profile at C connections: the main run at $CONNS.
+scaling_row() { if [ "$1" = "$CONNS" ]; then echo production; else echo "production-${1}c"; fi; }
+
+redis_snapshot_before() { redis_commandstats >"$WORK/redis-before.txt"; }
+
+measure_production() {
+  local headers=$1 c
+  # What Redis does with the gateway idle (its background tasks, and any
+  # other client of a shared server) over one second, to judge the count below.
+  redis_commandstats >"$WORK/redis-idle0.txt"
+  sleep 1
+  redis_commandstats >"$WORK/redis-idle1.txt"
+  REDIS_IDLE_PER_SEC=$(redis_delta "$WORK/redis-idle0.txt" "$WORK/redis-idle1.txt" \
+    | awk '{ s += $2 } END { print s + 0 }')
+  measure production "$GATEWAY_PID" "$GATEWAY_URL" "$headers" "$CONNS" redis_snapshot_before
+  redis_commandstats >"$WORK/redis-after.txt"
+  redis_delta "$WORK/redis-before.txt" "$WORK/redis-after.txt" >"$WORK/redis-delta.txt"
+  for c in $SCALING; do
+    [ "$c" = "$CONNS" ] || measure "$(scaling_row "$c")" "$GATEWAY_PID" "$GATEWAY_URL" "$headers" "$c"
+  done
+}
+
+run_profile() {
+  local profile=$1 headers
+  if [ "$profile" = production ]; then
+    psql "$POSTGRES_URL/postgres" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE \"$BENCH_DB\"" >/dev/null \
+      || die "could not create database $BENCH_DB on $POSTGRES_URL"
+    DB_CREATED=1
+    redis-cli -u "$REDIS_URL" PING 2>/dev/null | grep -q PONG || die "Redis at $REDIS_URL does not answer PING"
+  fi
+  start_gateway "$profile"
+  buy_access_token
+  headers="X-Access-Token: $ACCESS_TOKEN|X-Device-ID: $DEVICE_ID"
+  check_target "$profile" "$GATEWAY_URL" "$headers"
+  log "the gateway ($profile) proxies 200 with the upstream body"
+  if [ "$profile" = production ]; then
+    measure_production "$headers"
+  else
+    measure "$profile" "$GATEWAY_PID" "$GATEWAY_URL" "$headers" "$CONNS"
+  fi
+  ROWS+=("$profile")
+  stop_gateway "$profile"
+  [ "$profile" != production ] || drop_bench_data
+}
+
+# ------------------------------------------------------------------ header --
+
+if [ -n "$PROFILES" ] && [ -n "${BENCH_GATEWAY_BIN:-}" ]; then
+  GATEWAY_BIN=$(realpath "$BENCH_GATEWAY_BIN")
+  [ -x "$GATEWAY_BIN" ] || die "BENCH_GATEWAY_BIN=$BENCH_GATEWAY_BIN is not an executable"
+elif [ -n "$PROFILES" ]; then
+  log "building the gateway (cargo build --release -p zenzefi-api)"
+  cargo build --release -p zenzefi-api \
+    || die "cargo build --release -p zenzefi-api failed (see above)"
+  GATEWAY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/zenzefi-api"
+  [ -x "$GATEWAY_BIN" ] || die "$GATEWAY_BIN not found after the build"
+fi
+
+start_nginx "$WORK/upstream"
+UPSTREAM_PID=${PIDS[-1]}
+wait_http "upstream nginx" "http://127.0.0.1:$UPSTREAM_PORT/" "$UPSTREAM_PID"
+start_nginx "$WORK/proxy"
+PROXY_PID=${PIDS[-1]}
+wait_http "proxy nginx" "http://127.0.0.1:$NGINX_PROXY_PORT/" "$PROXY_PID"
+check_target direct "http://127.0.0.1:$UPSTREAM_PORT$URL_PATH" ""
+check_target nginx-proxy "http://127.0.0.1:$NGINX_PROXY_PORT$URL_PATH" ""
+
+echo "Zenzefi Gateway load benchmark (loopback)"
+if commit=$(git rev-parse --short HEAD 2>/dev/null); then
+  git diff --quiet HEAD 2>/dev/null || commit="$commit + uncommitted changes"
+else
+  commit="not a git checkout"
+fi
+echo "  commit:    $commit"
+# CPU busy share over one idle second before measuring: other work on the
+# machine (a build, a test run) skews every number below.
+cpu_sample() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
+read -r busy0 idle0 < <(cpu_sample); sleep 1; read -r busy1 idle1 < <(cpu_sample)
+busy=$(awk -v b=$((busy1 - busy0)) -v i=$((idle1 - idle0)) 'BEGIN { printf "%.0f", (b + i) ? 100 * b / (b + i) : 0 }')
+echo "  machine:   $CORES cores, $(uname -sr); all processes share them, no pinning; ${busy}% busy before the run"
+if [ "$busy" -gt 10 ]; then
+  log "WARNING: CPU ${busy}% busy before the run: other work on this machine skews the numbers"
+fi
+echo "  load:      $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'), -t$THREADS -c$CONNS -d$DURATION --latency, warm-up $WARMUP; ulimit -n $nofile"
+echo "  body:      1024 bytes, GET $URL_PATH"
+echo "  upstream:  $("$NGINX" -v 2>&1 | sed 's/.*: //'), worker_processes 1, 127.0.0.1:$UPSTREAM_PORT"
+echo "  reference: nginx reverse proxy, worker_processes $GATEWAY_WORKERS, keepalive 64, access log off, 127.0.0.1:$NGINX_PROXY_PORT"
+if [ -n "$PROFILES" ]; then
+  echo "  gateway:   $GATEWAY_BIN, $GATEWAY_WORKERS HTTP workers, 127.0.0.1:$GATEWAY_PORT, log to a file"
+  wants embedded && echo "    embedded:      SQLite, in-process adapters, default log level"
+  wants embedded-warn && echo "    embedded-warn: SQLite, in-process adapters, log.level = warn"
+  wants production && echo "    production:    PostgreSQL $(url_host "$POSTGRES_URL") (database $BENCH_DB), Redis $REDIS_URL (key_prefix $REDIS_PREFIX), default log level"
+fi
+echo
+
+# ---------------------------------------------------------------- the runs --
+
+measure direct "$UPSTREAM_PID" "http://127.0.0.1:$UPSTREAM_PORT$URL_PATH" "" "$CONNS"
+measure nginx-proxy "$PROXY_PID" "http://127.0.0.1:$NGINX_PROXY_PORT$URL_PATH" "" "$CONNS"
+ROWS+=(direct nginx-proxy)
+for profile in $PROFILES; do run_profile "$profile"; done
+
+# ----------------------------------------------------------------- report --
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+
+if wants production; then
+  echo "Redis commands per proxied request (production, $CONNS connections, measured run only):"
+  awk -v n="${REQUESTS[production]}" -v secs="${ELAPSED[production]}" -v idle="$REDIS_IDLE_PER_SEC" '
+    { total += $2; line[NR] = $1; calls[NR] = $2 }
+    END {
+      printf "  %.2f per request  (%d commands / %d requests)\n", total / n, total, n
+      for (i = 1; i <= NR; i++) if (calls[i] / n >= 0.005) printf "    %-22s %8.3f  (%d)\n", line[i], calls[i] / n, calls[i]
+      if (idle > 0) printf "  with the gateway idle Redis saw %d commands/s (other clients, background tasks): about %.3f of the figure above\n", idle, idle * secs / n
+    }' "$WORK/redis-delta.txt"
+  echo
+  if [ -n "$SCALING" ]; then
+    echo "Scaling (production, same route):"
+    printf '  %-12s' connections; for c in $SCALING; do printf ' %10s' "$c"; done; echo
+    printf '  %-12s' 'req/s'; for c in $SCALING; do printf ' %10.0f' "${RPS[$(scaling_row "$c")]}"; done; echo
+    printf '  %-12s' 'p99 ms'; for c in $SCALING; do printf ' %10.1f' "${P99[$(scaling_row "$c")]}"; done; echo
+    printf '  %-12s' 'cpu us/req'; for c in $SCALING; do printf ' %10s' "${CPU_US[$(scaling_row "$c")]}"; done; echo
+    printf '  %-12s' errors
+    for c in $SCALING; do r=$(scaling_row "$c"); printf ' %10s' $((NON2XX[$r] + SOCKERR[$r])); done; echo
+    read -ra steps <<<"$SCALING"
+    last=${steps[-1]}
+    if [[ " $SCALING " == *" $CONNS "* ]] && [ "$last" != "$CONNS" ]; then
+      echo "  ${last}c/${CONNS}c req/s: $(ratio "${RPS[$(scaling_row "$last")]}" "${RPS[production]}")"
+    fi
+    echo
+  fi
+fi
+
+printf '%-15s %10s %8s %9s %9s %9s %9s %11s\n' target 'req/s' '/nginx' 'p50 ms' 'p99 ms' \
+  'non-2xx' 'sock err' 'cpu us/req'
+for row in "${ROWS[@]}"; do
+  printf '%-15s %10.0f %8s %9.3f %9.3f %9s %9s %11s\n' "$row" "${RPS[$row]}" \
+    "$(ratio "${RPS[$row]}" "${RPS[nginx-proxy]}")" "${P50[$row]}" "${P99[$row]}" \
+    "${NON2XX[$row]}" "${SOCKERR[$row]}" "${CPU_US[$row]}"
 done
 echo
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
-diff_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.3f", a - b }'; }
-echo "nginx-proxy/direct req/s: $(ratio "${RPS[nginx-proxy]}" "${RPS[direct]}")   p99 added over direct: $(diff_ms "${P99[nginx-proxy]}" "${P99[direct]}") ms"
-if [ "$SKIP_GATEWAY" != 1 ]; then
-  echo "gateway/nginx-proxy req/s: $(ratio "${RPS[gateway]}" "${RPS[nginx-proxy]}")"
-  echo "gateway/direct req/s:      $(ratio "${RPS[gateway]}" "${RPS[direct]}")   p99 added over direct: $(diff_ms "${P99[gateway]}" "${P99[direct]}") ms"
+if wants production && wants embedded; then
+  echo "production/embedded req/s:     $(ratio "${RPS[production]}" "${RPS[embedded]}")"
+fi
+if wants embedded && wants embedded-warn; then
+  echo "embedded/embedded-warn req/s:  $(ratio "${RPS[embedded]}" "${RPS[embedded-warn]}")   (the access log's cost: $(awk -v a="${CPU_US[embedded]}" -v b="${CPU_US[embedded-warn]}" 'BEGIN { printf "%+.1f", a - b }') us CPU per request; gateway log lines ${LOG_LINES[embedded]} vs ${LOG_LINES[embedded-warn]})"
 fi
 
 failed=0
-for name in "${NAMES[@]}"; do
-  if [ "${NON2XX[$name]}" != 0 ] || [ "${SOCKERR[$name]}" != 0 ]; then
-    log "WARNING: $name had ${NON2XX[$name]} non-2xx responses and ${SOCKERR[$name]} socket errors; its numbers are not comparable"
+for row in "${!RPS[@]}"; do
+  if [ "${NON2XX[$row]}" != 0 ] || [ "${SOCKERR[$row]}" != 0 ]; then
+    log "WARNING: $row had ${NON2XX[$row]} non-2xx responses and ${SOCKERR[$row]} socket errors; its numbers measure errors, not proxying"
     failed=1
   fi
 done
-if [ "$SKIP_GATEWAY" != 1 ] && grep -qiE 'error|panic' "$WORK/gateway.log"; then
-  log "WARNING: the gateway logged errors ($(grep -ciE 'error|panic' "$WORK/gateway.log") lines), first ones:"
-  grep -iE 'error|panic' "$WORK/gateway.log" | head -n 5 | sed 's/^/    /' >&2
-fi
 exit "$failed"

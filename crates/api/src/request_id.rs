@@ -51,11 +51,7 @@ pub async fn observe(
     }
     span.in_scope(|| {
         tracing::info!(
-            route = res
-                .request()
-                .match_pattern()
-                .as_deref()
-                .unwrap_or("<unmatched>"),
+            route = metrics::route_label(res.request()).as_ref(),
             status = res.status().as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "request completed"

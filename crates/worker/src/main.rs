@@ -65,7 +65,7 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(err) => return fail(&err),
     };
-    init_tracing(&settings);
+    let _log_writer = init_tracing(&settings);
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(&settings).await,
         Command::RunOnce { job } => run_once(&settings, job).await,

@@ -19,10 +19,12 @@ const UNMATCHED: &str = "<unmatched>";
 pub fn count_response<B>(method: &Method, outcome: &Result<ServiceResponse<B>, Error>) {
     let method = method_label(method);
     let (route, status) = match outcome {
-        Ok(res) => (route_of(res.request()), res.status()),
-        Err(err) => (None, err.as_response_error().status_code()),
+        Ok(res) => (route_label(res.request()), res.status()),
+        Err(err) => (
+            Cow::Borrowed(UNMATCHED),
+            err.as_response_error().status_code(),
+        ),
     };
-    let route = route.unwrap_or(Cow::Borrowed(UNMATCHED));
     let status = status.as_u16();
     SERIES.with_borrow_mut(|series| {
         let by_route = match series.get_mut(route.as_ref()) {
@@ -51,12 +53,14 @@ thread_local! {
     static SERIES: RefCell<SeriesByRoute> = RefCell::default();
 }
 
-/// The route template of a request: the proxy's catch-all has one fixed
-/// label (and is the hot path, so it skips the router's pattern lookup).
-fn route_of(req: &actix_web::HttpRequest) -> Option<Cow<'static, str>> {
+/// The route template of a request, as metrics and the access log name it:
+/// the proxy's catch-all has one fixed label (and is the hot path, so it
+/// skips the router's pattern lookup and its allocation).
+pub fn route_label(req: &actix_web::HttpRequest) -> Cow<'static, str> {
     let path = req.path();
     if path.starts_with(crate::proxy::PREFIX) && path != "/api/v1/proxy/status" {
-        return Some(Cow::Borrowed(crate::proxy::ROUTE_TEMPLATE));
+        return Cow::Borrowed(crate::proxy::ROUTE_TEMPLATE);
     }
-    req.match_pattern().map(Cow::Owned)
+    req.match_pattern()
+        .map_or(Cow::Borrowed(UNMATCHED), Cow::Owned)
 }

@@ -26,7 +26,7 @@ use zenzefi_domain::token::{AccessToken, Scope};
 
 pub use self::endpoint::{MetricsEndpoint, configure};
 pub use self::gauges::spawn_refresher;
-pub use self::http::count_response;
+pub use self::http::{count_response, route_label};
 
 pub const HTTP_REQUESTS_TOTAL: &str = "zenzefi_http_requests_total";
 pub const PROXY_REQUESTS_TOTAL: &str = "zenzefi_proxy_requests_total";
