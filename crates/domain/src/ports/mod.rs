@@ -4,13 +4,14 @@
 //!
 //! A use-case depends only on the store ports it calls. When it needs one,
 //! it holds that trait (`Arc<dyn RetentionStore>`). When it needs several,
-//! it holds `Arc<dyn …Db>`, a bound declared beside the use-case that adds
-//! up [`Transactions`] (if it opens units of work) and the store traits it
-//! calls outside one, with a blanket impl so that any database satisfies it;
-//! the composition root passes the same database handle to each. Inside a
-//! unit of work every transactional store is at hand: the transaction is
-//! one. [`Database`] bundles all of them for the adapters and their shared
-//! contract tests, not for use-cases.
+//! it holds `Arc<dyn …Db>`: a bound declared beside the use-case that
+//! combines [`Transactions`] (if it opens units of work) with the store
+//! traits it calls outside one, blanket-implemented so that any database
+//! satisfies it. The composition root passes the same database handle to
+//! each. A [`UnitOfWork`] offers every transactional store, whatever the
+//! use-case: it is one transaction. [`Database`] bundles all the store
+//! ports for the adapters and their shared contract tests, not for
+//! use-cases.
 
 mod clock;
 mod entropy;

@@ -54,8 +54,9 @@ pub trait AuditStore: Send + Sync {
 /// A database transaction seen through the store ports. Everything written
 /// through it becomes visible atomically at [`UnitOfWork::commit`]; dropping
 /// it without commit rolls everything back. While a unit of work is open, do
-/// every read and write of the use-case through it (not through the
-/// handle that opened it), or an embedded single-connection store would wait on itself.
+/// every read and write of the use-case through it (not through the handle
+/// that opened it), or an embedded single-connection store would wait on
+/// itself.
 #[async_trait]
 pub trait UnitOfWork:
     UserStore + AuditStore + LedgerStore + TokenStore + SessionStore + Send + Sync
