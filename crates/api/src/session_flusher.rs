@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use zenzefi_domain::PortError;
-use zenzefi_domain::ports::Database;
+use zenzefi_domain::ports::SessionStore;
 use zenzefi_domain::sessions::SessionService;
 
 use crate::metrics;
@@ -21,7 +21,7 @@ pub struct SessionFlusher {
     sessions: Arc<SessionService>,
     /// Opened on the runtime that flushes, so that it outlives the HTTP
     /// workers' runtimes at a stop.
-    db: Arc<dyn Database>,
+    db: Arc<dyn SessionStore>,
     readiness: Arc<Readiness>,
 }
 
@@ -35,7 +35,7 @@ pub struct RunningFlusher {
 impl SessionFlusher {
     pub fn new(
         sessions: Arc<SessionService>,
-        db: Arc<dyn Database>,
+        db: Arc<dyn SessionStore>,
         readiness: Arc<Readiness>,
     ) -> Self {
         Self {

@@ -10,8 +10,7 @@ use zenzefi_domain::auth::{AuthService, LoginPolicy};
 use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::maintenance::MaintenanceService;
 use zenzefi_domain::ports::{
-    Clock, Database, HealthCache, JobRuns, PasswordHasher, Probe, RateLimiter, SessionClaims,
-    TokenCache,
+    Clock, HealthCache, JobRuns, PasswordHasher, Probe, RateLimiter, SessionClaims, TokenCache,
 };
 use zenzefi_domain::pricing::Pricing;
 use zenzefi_domain::sessions::SessionService;
@@ -130,7 +129,9 @@ impl Infrastructure {
         })
     }
 
-    pub fn db(&self) -> Arc<dyn Database> {
+    /// The pooled handle, one clone per use-case: each holds it as the
+    /// narrow store ports it uses.
+    pub fn db(&self) -> Arc<SeaDatabase> {
         Arc::new(self.database.clone())
     }
 

@@ -13,7 +13,7 @@ use crate::error::PortError;
 use crate::ledger::{EntryId, EntryKind, EntryStatus, LedgerEntry};
 use crate::money::Money;
 use crate::page::{Page, Paged};
-use crate::ports::{Clock, Database};
+use crate::ports::{Clock, LedgerStore, Transactions, UserStore};
 use crate::user::UserId;
 use crate::validation::ValidationErrors;
 
@@ -77,8 +77,14 @@ impl From<CreditError> for SettleError {
     }
 }
 
+/// What the currency use-cases need of the database: units of work, and the
+/// stores they call outside one.
+pub trait CurrencyDb: Transactions + UserStore + LedgerStore {}
+
+impl<T: Transactions + UserStore + LedgerStore> CurrencyDb for T {}
+
 pub struct CurrencyService {
-    db: Arc<dyn Database>,
+    db: Arc<dyn CurrencyDb>,
     clock: Arc<dyn Clock>,
     rub_per_znc: Money,
     limit: BalanceLimit,
@@ -86,7 +92,7 @@ pub struct CurrencyService {
 
 impl CurrencyService {
     pub fn new(
-        db: Arc<dyn Database>,
+        db: Arc<dyn CurrencyDb>,
         clock: Arc<dyn Clock>,
         rub_per_znc: Money,
         limit: BalanceLimit,

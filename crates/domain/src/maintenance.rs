@@ -7,7 +7,7 @@ use std::sync::Arc;
 use time::Duration;
 
 use crate::error::PortError;
-use crate::ports::{Clock, Database};
+use crate::ports::{Clock, RetentionStore};
 
 /// Rows per statement: small enough that a batch holds its locks briefly.
 pub const BATCH: u32 = 5_000;
@@ -15,13 +15,17 @@ pub const BATCH: u32 = 5_000;
 pub const PENDING_PAYMENT_LIFETIME: Duration = Duration::hours(24);
 
 pub struct MaintenanceService {
-    db: Arc<dyn Database>,
+    db: Arc<dyn RetentionStore>,
     clock: Arc<dyn Clock>,
     audit_retention: Duration,
 }
 
 impl MaintenanceService {
-    pub fn new(db: Arc<dyn Database>, clock: Arc<dyn Clock>, audit_retention_days: u32) -> Self {
+    pub fn new(
+        db: Arc<dyn RetentionStore>,
+        clock: Arc<dyn Clock>,
+        audit_retention_days: u32,
+    ) -> Self {
         Self {
             db,
             clock,

@@ -17,8 +17,8 @@ use crate::context::RequestContext;
 use crate::error::PortError;
 use crate::page::{Page, Paged};
 use crate::ports::{
-    AdmitError, Claim, Clock, Database, InsertSessionError, ProxyExchange, SessionClaims,
-    SessionTracker,
+    AdmitError, AuditStore, Claim, Clock, InsertSessionError, ProxyExchange, SessionClaims,
+    SessionStore, SessionTracker, Transactions,
 };
 use crate::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use crate::token::TokenId;
@@ -49,8 +49,14 @@ pub enum TerminateError {
     Port(#[from] PortError),
 }
 
+/// What the session use-cases need of the database: units of work, and the
+/// stores they call outside one.
+pub trait SessionsDb: Transactions + SessionStore + AuditStore {}
+
+impl<T: Transactions + SessionStore + AuditStore> SessionsDb for T {}
+
 pub struct SessionService {
-    db: Arc<dyn Database>,
+    db: Arc<dyn SessionsDb>,
     claims: Arc<dyn SessionClaims>,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
@@ -62,7 +68,7 @@ const UNKNOWN_IP: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 impl SessionService {
     pub fn new(
-        db: Arc<dyn Database>,
+        db: Arc<dyn SessionsDb>,
         claims: Arc<dyn SessionClaims>,
         clock: Arc<dyn Clock>,
         policy: SessionPolicy,
@@ -189,7 +195,7 @@ impl SessionService {
 
     /// [`SessionService::flush`] through another handle on the same
     /// database, e.g. the flusher's own pool.
-    pub async fn flush_into(&self, db: &dyn Database) -> Result<usize, PortError> {
+    pub async fn flush_into(&self, db: &dyn SessionStore) -> Result<usize, PortError> {
         let mut batch = TakenBatch {
             service: self,
             batch: self.pending().drain().map(|(_, a)| a).collect(),

@@ -13,7 +13,10 @@ use crate::context::RequestContext;
 use crate::error::PortError;
 use crate::ledger::{EntryKind, LedgerEntry};
 use crate::money::Money;
-use crate::ports::{CacheLookup, CachedToken, Clock, Database, Entropy, SessionClaims, TokenCache};
+use crate::ports::{
+    CacheLookup, CachedToken, Clock, Entropy, SessionClaims, TokenCache, TokenStore, Transactions,
+    UserStore,
+};
 use crate::pricing::Pricing;
 use crate::session::EndReason;
 use crate::sessions::release_after_commit;
@@ -130,8 +133,14 @@ enum Revoker {
     Operator(UserId),
 }
 
+/// What the token use-cases need of the database: units of work, and the
+/// stores they call outside one.
+pub trait TokensDb: Transactions + TokenStore + UserStore {}
+
+impl<T: Transactions + TokenStore + UserStore> TokensDb for T {}
+
 pub struct TokenService {
-    db: Arc<dyn Database>,
+    db: Arc<dyn TokensDb>,
     cache: Arc<dyn TokenCache>,
     claims: Arc<dyn SessionClaims>,
     clock: Arc<dyn Clock>,
@@ -142,7 +151,7 @@ pub struct TokenService {
 
 impl TokenService {
     pub fn new(
-        db: Arc<dyn Database>,
+        db: Arc<dyn TokensDb>,
         cache: Arc<dyn TokenCache>,
         claims: Arc<dyn SessionClaims>,
         clock: Arc<dyn Clock>,

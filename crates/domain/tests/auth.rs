@@ -9,7 +9,7 @@ use zenzefi_memory::{InMemoryDatabase, InMemoryRateLimiter, SystemClock};
 use zenzefi_domain::audit::AuditAction;
 use zenzefi_domain::auth::*;
 use zenzefi_domain::context::RequestContext;
-use zenzefi_domain::ports::{Database, UserStore};
+use zenzefi_domain::ports::{Transactions, UserStore};
 use zenzefi_domain::user::User;
 
 struct Harness {

@@ -17,7 +17,7 @@ use zenzefi_domain::context::RequestContext;
 use zenzefi_domain::ledger::{EntryKind, LedgerEntry};
 use zenzefi_domain::page::Page;
 use zenzefi_domain::ports::{
-    Clock, Database, LedgerStore, ProxyExchange, SessionStore, SessionTracker, TokenStore,
+    Clock, LedgerStore, ProxyExchange, SessionStore, SessionTracker, TokenStore, Transactions,
     UserStore,
 };
 use zenzefi_domain::pricing::Pricing;
@@ -82,7 +82,7 @@ impl World {
     }
 
     /// The database behind a connection that drops at every commit.
-    fn failing_commits(&self) -> Arc<dyn Database> {
+    fn failing_commits(&self) -> Arc<FailingDatabase> {
         Arc::new(FailingDatabase::failing_commits(Arc::new(self.db.clone())))
     }
 
@@ -112,7 +112,7 @@ struct Snapshot {
     audit: Vec<AuditEntry>,
 }
 
-fn token_service(db: Arc<dyn Database>) -> TokenService {
+fn token_service(db: Arc<FailingDatabase>) -> TokenService {
     let prices = BTreeMap::from([(24, Money::from_cents(1800))]);
     TokenService::new(
         db,
@@ -125,7 +125,7 @@ fn token_service(db: Arc<dyn Database>) -> TokenService {
     )
 }
 
-fn admin_service(db: Arc<dyn Database>) -> AdminService {
+fn admin_service(db: Arc<FailingDatabase>) -> AdminService {
     AdminService::new(
         db.clone(),
         Arc::new(InMemoryTokenCache::default()),

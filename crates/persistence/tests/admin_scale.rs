@@ -12,7 +12,7 @@ use time::{Duration, OffsetDateTime};
 use zenzefi_domain::admin::{AuditFilter, UserFilter};
 use zenzefi_domain::audit::AuditAction;
 use zenzefi_domain::page::Page;
-use zenzefi_domain::ports::AdminStore;
+use zenzefi_domain::ports::{AdminQueries, RetentionStore};
 use zenzefi_persistence::SeaDatabase;
 use zenzefi_persistence::testing::TestDatabase;
 

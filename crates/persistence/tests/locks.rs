@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use zenzefi_domain::ports::{Database, SessionStore, TokenStore, UserStore};
+use zenzefi_domain::ports::{SessionStore, TokenStore, Transactions, UserStore};
 use zenzefi_domain::session::{EndReason, SessionActivity};
 use zenzefi_persistence::testing::TestDatabase;
 use zenzefi_testkit::fixtures;

@@ -9,8 +9,8 @@ use zenzefi_domain::Money;
 use zenzefi_domain::ledger::{EntryKind, EntryStatus};
 use zenzefi_domain::page::Page;
 use zenzefi_domain::ports::{
-    Database, InsertSessionError, InsertUserError, JobRuns, LedgerStore, SessionStore, TokenStore,
-    UserStore,
+    InsertSessionError, InsertUserError, JobRuns, LedgerStore, SessionStore, TokenStore,
+    Transactions, UserStore,
 };
 use zenzefi_domain::session::SessionActivity;
 use zenzefi_domain::token::{AccessToken, Scope, TokenSecret};

@@ -19,8 +19,8 @@ use zenzefi_domain::ledger::{EntryKind, EntryStatus, LedgerEntry};
 use zenzefi_domain::money::Money;
 use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::ports::{
-    AdminStore, AuditStore, Counts, Database, InsertSessionError, InsertUserError, LedgerStore,
-    SessionStore, StatsStore, TokenStore, UnitOfWork, UserStore,
+    AdminQueries, AuditStore, Counts, Database, InsertSessionError, InsertUserError, LedgerStore,
+    RetentionStore, SessionStore, StatsStore, TokenStore, Transactions, UnitOfWork, UserStore,
 };
 use zenzefi_domain::proxy::DeviceId;
 use zenzefi_domain::session::{EndReason, ProxySession, SessionActivity, SessionId};
@@ -285,7 +285,7 @@ impl UnitOfWork for FailingCommit {
 }
 
 #[async_trait]
-impl Database for FailingDatabase {
+impl Transactions for FailingDatabase {
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, PortError> {
         let uow = self.reach()?.begin().await?;
         Ok(Box::new(FailingCommit(uow)))
@@ -300,7 +300,7 @@ impl StatsStore for FailingDatabase {
 }
 
 #[async_trait]
-impl AdminStore for FailingDatabase {
+impl AdminQueries for FailingDatabase {
     async fn list_users(&self, filter: &UserFilter, page: Page) -> Result<Paged<User>, PortError> {
         self.reach()?.list_users(filter, page).await
     }
@@ -338,7 +338,10 @@ impl AdminStore for FailingDatabase {
     ) -> Result<Paged<SessionRecord>, PortError> {
         self.reach()?.list_sessions(filter, page).await
     }
+}
 
+#[async_trait]
+impl RetentionStore for FailingDatabase {
     async fn delete_audit_before(
         &self,
         cutoff: OffsetDateTime,

@@ -18,7 +18,7 @@ use crate::error::PortError;
 use crate::ledger::{EntryKind, LedgerEntry};
 use crate::money::Money;
 use crate::page::{Page, Paged};
-use crate::ports::{Clock, Database, SessionClaims, TokenCache, UnitOfWork};
+use crate::ports::{AdminQueries, Clock, SessionClaims, TokenCache, Transactions, UnitOfWork};
 use crate::session::{EndReason, SessionId};
 use crate::sessions::release_after_commit;
 use crate::token::{TokenHash, TokenId};
@@ -93,8 +93,13 @@ pub enum AdminError {
     Port(#[from] PortError),
 }
 
+/// The operators' read models, and units of work for their actions.
+pub trait AdminDb: Transactions + AdminQueries {}
+
+impl<T: Transactions + AdminQueries> AdminDb for T {}
+
 pub struct AdminService {
-    db: Arc<dyn Database>,
+    db: Arc<dyn AdminDb>,
     cache: Arc<dyn TokenCache>,
     claims: Arc<dyn SessionClaims>,
     tokens: Arc<TokenService>,
@@ -103,7 +108,7 @@ pub struct AdminService {
 
 impl AdminService {
     pub fn new(
-        db: Arc<dyn Database>,
+        db: Arc<dyn AdminDb>,
         cache: Arc<dyn TokenCache>,
         claims: Arc<dyn SessionClaims>,
         tokens: Arc<TokenService>,

@@ -7,7 +7,9 @@ use super::errors::{AuthenticateError, LoginError, RegisterError, UpdateProfileE
 use super::inputs::{ProfileUpdate, Registration};
 use crate::audit::{AuditAction, AuditEntry, ResourceType};
 use crate::context::RequestContext;
-use crate::ports::{Clock, Database, PasswordHasher, RateDecision, RateLimiter};
+use crate::ports::{
+    AuditStore, Clock, PasswordHasher, RateDecision, RateLimiter, Transactions, UserStore,
+};
 use crate::user::{Email, Password, User, UserId};
 
 /// How many login attempts one client address may make per minute.
@@ -16,9 +18,15 @@ pub struct LoginPolicy {
     pub attempts_per_minute: u32,
 }
 
+/// What the auth use-cases need of the database: units of work, and the
+/// stores they call outside one.
+pub trait AuthDb: Transactions + UserStore + AuditStore {}
+
+impl<T: Transactions + UserStore + AuditStore> AuthDb for T {}
+
 /// The auth use-cases.
 pub struct AuthService {
-    db: Arc<dyn Database>,
+    db: Arc<dyn AuthDb>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     limiter: Arc<dyn RateLimiter>,
@@ -30,7 +38,7 @@ const MAX_AUDITED_EMAIL_CHARS: usize = 254;
 
 impl AuthService {
     pub fn new(
-        db: Arc<dyn Database>,
+        db: Arc<dyn AuthDb>,
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
         limiter: Arc<dyn RateLimiter>,

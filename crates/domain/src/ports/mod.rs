@@ -1,6 +1,17 @@
 //! The I/O boundaries of the domain. Every adapter implements one of these;
 //! use-cases hold them as `Arc<dyn Port>` so that the composition root (and
 //! tests) choose the implementation at run time.
+//!
+//! A use-case depends only on the store ports it calls. When it needs one,
+//! it holds that trait (`Arc<dyn RetentionStore>`). When it needs several,
+//! it holds `Arc<dyn …Db>`: a bound declared beside the use-case that
+//! combines [`Transactions`] (if it opens units of work) with the store
+//! traits it calls outside one, blanket-implemented so that any database
+//! satisfies it. The composition root passes the same database handle to
+//! each. A [`UnitOfWork`] offers every transactional store, whatever the
+//! use-case: it is one transaction. [`Database`] bundles all the store
+//! ports for the adapters and their shared contract tests, not for
+//! use-cases.
 
 mod clock;
 mod entropy;
@@ -26,7 +37,7 @@ pub use session_claims::{Claim, SessionClaims};
 pub use session_tracker::{AdmitError, ProxyExchange, SessionTracker};
 pub use stats::{Counts, StatsStore};
 pub use store::{
-    AdminStore, AuditStore, Database, InsertSessionError, InsertUserError, LedgerStore,
-    SessionStore, TokenStore, UnitOfWork, UserStore,
+    AdminQueries, AuditStore, Database, InsertSessionError, InsertUserError, LedgerStore,
+    RetentionStore, SessionStore, TokenStore, Transactions, UnitOfWork, UserStore,
 };
 pub use token_cache::{CacheLookup, CachedToken, TokenCache};

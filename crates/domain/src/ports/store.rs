@@ -54,8 +54,9 @@ pub trait AuditStore: Send + Sync {
 /// A database transaction seen through the store ports. Everything written
 /// through it becomes visible atomically at [`UnitOfWork::commit`]; dropping
 /// it without commit rolls everything back. While a unit of work is open, do
-/// every read and write of the use-case through it (not through the
-/// [`Database`]), or an embedded single-connection store would wait on itself.
+/// every read and write of the use-case through it (not through the handle
+/// that opened it), or an embedded single-connection store would wait on
+/// itself.
 #[async_trait]
 pub trait UnitOfWork:
     UserStore + AuditStore + LedgerStore + TokenStore + SessionStore + Send + Sync
@@ -63,21 +64,41 @@ pub trait UnitOfWork:
     async fn commit(self: Box<Self>) -> Result<(), PortError>;
 }
 
-/// The database: the same store ports without a transaction, plus the way to
-/// open one.
+/// How a use-case opens a [`UnitOfWork`].
 #[async_trait]
+pub trait Transactions: Send + Sync {
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, PortError>;
+}
+
+/// The whole database as an adapter implements it: every store port
+/// without a transaction, plus the way to open one. Use-cases hold narrower
+/// bounds (see the module doc); the adapter contracts take all of it.
 pub trait Database:
-    UserStore
+    Transactions
+    + UserStore
     + AuditStore
     + LedgerStore
     + TokenStore
     + SessionStore
-    + AdminStore
+    + AdminQueries
+    + RetentionStore
     + super::StatsStore
     + Send
     + Sync
 {
-    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, PortError>;
+}
+
+impl<T> Database for T where
+    T: Transactions
+        + UserStore
+        + AuditStore
+        + LedgerStore
+        + TokenStore
+        + SessionStore
+        + AdminQueries
+        + RetentionStore
+        + super::StatsStore
+{
 }
 
 /// The ledger, and the balance that only moves with it.
@@ -243,10 +264,9 @@ pub trait SessionStore: Send + Sync {
     async fn record_activity(&self, batch: &[SessionActivity]) -> Result<(), PortError>;
 }
 
-/// Operators' read models and bulk maintenance: lists with owners, the
-/// audit export, and the worker's batched clean-ups.
+/// Operators' read models: lists with owners and the audit export.
 #[async_trait]
-pub trait AdminStore: Send + Sync {
+pub trait AdminQueries: Send + Sync {
     /// Newest first.
     async fn list_users(&self, filter: &UserFilter, page: Page) -> Result<Paged<User>, PortError>;
 
@@ -278,7 +298,12 @@ pub trait AdminStore: Send + Sync {
         filter: &SessionFilter,
         page: Page,
     ) -> Result<Paged<SessionRecord>, PortError>;
+}
 
+/// The worker's batched clean-ups: audit retention and the expiry of
+/// unpaid deposits.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
     /// Deletes at most `batch` audit rows created before `cutoff` in one
     /// statement and returns how many went; call until it returns 0.
     async fn delete_audit_before(

@@ -15,7 +15,7 @@ use zenzefi_domain::admin::{
 use zenzefi_domain::audit::AuditEntry;
 use zenzefi_domain::ledger::{EntryKind, EntryStatus};
 use zenzefi_domain::page::{Page, Paged};
-use zenzefi_domain::ports::AdminStore;
+use zenzefi_domain::ports::{AdminQueries, RetentionStore};
 use zenzefi_domain::user::{User, UserId};
 
 use super::{Access, InMemoryDatabase, State, newest_first};
@@ -190,7 +190,7 @@ impl State {
 }
 
 #[async_trait]
-impl AdminStore for InMemoryDatabase {
+impl AdminQueries for InMemoryDatabase {
     async fn list_users(&self, filter: &UserFilter, page: Page) -> Result<Paged<User>, PortError> {
         Ok(self.0.with(|s| s.list_users(filter, page)).await)
     }
@@ -241,7 +241,10 @@ impl AdminStore for InMemoryDatabase {
     ) -> Result<Paged<SessionRecord>, PortError> {
         Ok(self.0.with(|s| s.list_sessions(filter, page)).await)
     }
+}
 
+#[async_trait]
+impl RetentionStore for InMemoryDatabase {
     async fn delete_audit_before(
         &self,
         cutoff: OffsetDateTime,

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use zenzefi_domain::PortError;
 use zenzefi_domain::audit::AuditEntry;
 use zenzefi_domain::ledger::LedgerEntry;
-use zenzefi_domain::ports::{AuditStore, Database, UnitOfWork};
+use zenzefi_domain::ports::{AuditStore, Transactions, UnitOfWork};
 use zenzefi_domain::session::{ProxySession, SessionId};
 use zenzefi_domain::token::{AccessToken, TokenId};
 use zenzefi_domain::user::{User, UserId};
@@ -86,7 +86,7 @@ use access::{Access, Exclusive, Shared};
 /// The store ports over in-memory state, shared or transactional.
 pub struct MemStore<A>(A);
 
-/// The in-memory [`Database`]. Clones share the same data.
+/// The in-memory [`Database`](zenzefi_domain::ports::Database). Clones share the same data.
 pub type InMemoryDatabase = MemStore<Shared>;
 
 impl Default for InMemoryDatabase {
@@ -129,7 +129,7 @@ impl UnitOfWork for MemStore<Exclusive> {
 }
 
 #[async_trait]
-impl Database for InMemoryDatabase {
+impl Transactions for InMemoryDatabase {
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, PortError> {
         let committed = (self.0).0.clone().lock_owned().await;
         let working = Mutex::new(committed.clone());

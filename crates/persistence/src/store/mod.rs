@@ -16,7 +16,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, FromQueryResult, TransactionTrait,
 };
 use zenzefi_domain::PortError;
-use zenzefi_domain::ports::{Database, Probe, UnitOfWork};
+use zenzefi_domain::ports::{Probe, Transactions, UnitOfWork};
 
 use crate::errors::port_error;
 
@@ -53,7 +53,7 @@ impl UnitOfWork for SeaStore<DatabaseTransaction> {
 }
 
 #[async_trait]
-impl Database for SeaDatabase {
+impl Transactions for SeaDatabase {
     async fn begin(&self) -> Result<Box<dyn UnitOfWork>, PortError> {
         let tx = self.conn.begin().await.map_err(port_error)?;
         Ok(Box::new(SeaStore { conn: tx }))

@@ -1,4 +1,4 @@
-//! `AdminStore`'s lists: users, tokens and sessions newest first, each
+//! `AdminQueries`' lists: users, tokens and sessions newest first, each
 //! filtered, paged with a total, and carrying what the operators see
 //! besides (owners, a token's last use).
 

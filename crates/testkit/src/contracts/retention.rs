@@ -1,4 +1,4 @@
-//! `AdminStore`'s clean-ups for the worker: old audit entries deleted
+//! `RetentionStore`'s clean-ups for the worker: old audit entries deleted
 //! oldest first and stale pending deposits canceled, each in bounded
 //! batches, and nothing else touched.
 

@@ -20,7 +20,7 @@ use zenzefi_domain::admin::{
     UserFilter,
 };
 use zenzefi_domain::page::{Page, Paged};
-use zenzefi_domain::ports::AdminStore;
+use zenzefi_domain::ports::{AdminQueries, RetentionStore};
 use zenzefi_domain::user::User;
 
 use super::SeaDatabase;
@@ -32,7 +32,7 @@ const OWNER_EMAIL: &str = "owner_email";
 const OWNER_USERNAME: &str = "owner_username";
 
 #[async_trait]
-impl AdminStore for SeaDatabase {
+impl AdminQueries for SeaDatabase {
     async fn list_users(&self, filter: &UserFilter, page: Page) -> Result<Paged<User>, PortError> {
         lists::users(self, filter, page).await
     }
@@ -67,7 +67,10 @@ impl AdminStore for SeaDatabase {
     ) -> Result<Paged<SessionRecord>, PortError> {
         lists::sessions(self, filter, page).await
     }
+}
 
+#[async_trait]
+impl RetentionStore for SeaDatabase {
     async fn delete_audit_before(
         &self,
         cutoff: OffsetDateTime,
