@@ -265,8 +265,23 @@ async fn users_update_their_profile_and_password(backend: Backend) {
         .unwrap();
     assert_eq!(changed.status(), 200);
     assert_eq!(app.login("ann@x.io", PASSWORD).await.status(), 401);
-    assert_eq!(app.login("ann@x.io", "New-Password-22").await.status(), 200);
+    let relogin = app.login("ann@x.io", "New-Password-22").await;
+    assert_eq!(relogin.status(), 200);
+    let token = relogin.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
+    // The JWT issued before the change is worthless now; the new one works.
+    let stale = patch(json!({ "full_name": "Mallory" })).await.unwrap();
+    assert_eq!(stale.status(), 401);
+    assert_eq!(problem(stale).await["code"], "not_authenticated");
+    let patch = |body: Value| {
+        app.patch("/api/v1/users/me")
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
     let cleared = patch(json!({ "full_name": null })).await.unwrap();
     assert_eq!(
         cleared.json::<Value>().await.unwrap()["full_name"],

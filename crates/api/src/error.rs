@@ -277,7 +277,9 @@ impl From<LoginError> for ApiError {
 impl From<AuthenticateError> for ApiError {
     fn from(err: AuthenticateError) -> Self {
         match err {
-            AuthenticateError::UnknownUser => Self::not_authenticated(),
+            AuthenticateError::UnknownUser | AuthenticateError::Superseded => {
+                Self::not_authenticated()
+            }
             AuthenticateError::UserInactive => user_inactive(),
             AuthenticateError::Port(e) => e.into(),
         }

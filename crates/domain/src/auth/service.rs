@@ -199,8 +199,21 @@ impl AuthService {
         outcome
     }
 
-    /// The user behind a credential, if it may still act.
-    pub async fn authenticate(&self, id: UserId) -> Result<User, AuthenticateError> {
+    /// The user behind a credential issued under `password_version`, if it
+    /// may still act: a password change since then makes it worthless.
+    pub async fn authenticate(
+        &self,
+        id: UserId,
+        password_version: i64,
+    ) -> Result<User, AuthenticateError> {
+        let user = self.active_user(id).await?;
+        if user.password_version != password_version {
+            return Err(AuthenticateError::Superseded);
+        }
+        Ok(user)
+    }
+
+    async fn active_user(&self, id: UserId) -> Result<User, AuthenticateError> {
         match self.db.user_by_id(id).await? {
             Some(user) if user.is_active => Ok(user),
             Some(_) => Err(AuthenticateError::UserInactive),
@@ -216,7 +229,7 @@ impl AuthService {
         update: ProfileUpdate,
         ctx: &RequestContext,
     ) -> Result<User, UpdateProfileError> {
-        let current = self.authenticate(id).await?;
+        let current = self.active_user(id).await?;
         let new_hash = match (&update.new_password, update.current_password) {
             (None, _) => None,
             (Some(_), None) => return Err(UpdateProfileError::CurrentPasswordRequired),
@@ -253,6 +266,7 @@ impl AuthService {
         if let Some(hash) = new_hash {
             changed.insert("password".into(), Value::from("changed"));
             user.password_hash = hash;
+            user.password_version += 1;
         }
         if changed.is_empty() {
             return Ok(user);
