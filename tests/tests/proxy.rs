@@ -138,6 +138,16 @@ async fn refusals_come_in_spec_order_and_never_reach_the_upstream(backend: Backe
             .await;
         assert_eq!(status, 400, "{path}");
     }
+    let trace = app
+        .proxied(Method::TRACE, "certificates/filter", &full)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trace.status(), 405);
+    assert_eq!(
+        trace.headers()["allow"],
+        "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
+    );
     assert_eq!(upstream.hits(), 0, "nothing refused was forwarded");
 
     let allowed = app

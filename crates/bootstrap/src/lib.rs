@@ -6,7 +6,7 @@ mod settings;
 mod telemetry;
 mod wiring;
 
-pub use secret::Secret;
+pub use secret::{Secret, redacted_url};
 pub use settings::{
     DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, Environment, LogFormat, Settings, SettingsError,
     UpstreamSettings,

@@ -25,9 +25,6 @@ pub struct AuthService {
     policy: LoginPolicy,
 }
 
-/// Attempted emails are recorded for operators, cut to a sane length.
-const MAX_AUDITED_EMAIL_CHARS: usize = 254;
-
 impl AuthService {
     pub fn new(
         db: Arc<dyn Database>,
@@ -152,9 +149,10 @@ impl AuthService {
             return Err(LoginError::RateLimited { retry_after });
         }
 
-        let user = match Email::parse(email) {
-            Ok(email) => self.db.user_by_email(&email).await?,
-            Err(_) => None,
+        let email = Email::parse(email).ok();
+        let user = match &email {
+            Some(email) => self.db.user_by_email(email).await?,
+            None => None,
         };
         let matches = match Password::offered(password) {
             Some(password) => {
@@ -178,7 +176,9 @@ impl AuthService {
                     LoginError::UserInactive => "user_inactive",
                     _ => "invalid_credentials",
                 };
-                let attempted: String = email.chars().take(MAX_AUDITED_EMAIL_CHARS).collect();
+                // Only an address is worth keeping: anything else may be a
+                // password typed into the wrong field.
+                let attempted = email.as_ref().map(Email::as_str);
                 (
                     None,
                     target,
