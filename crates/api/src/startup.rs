@@ -18,7 +18,7 @@ use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
 
 use crate::error::ApiError;
-use crate::extract::{json_config, path_config, query_config};
+use crate::extract::{Forwarding, json_config, path_config, query_config};
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
@@ -135,7 +135,10 @@ impl Application {
             ),
             clock: infra.clock.clone(),
             health,
-            trust_forwarded_for: settings.server.trust_forwarded_for,
+            forwarding: {
+                let (proto, host) = settings.public_origin()?;
+                Forwarding::new(settings.trusted_proxies()?, proto, host)
+            },
             public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
             webhook_secret: settings.payments.webhook_secret.clone(),
             mock_gateway: settings.payments.mock_gateway,

@@ -4,6 +4,7 @@
 mod secret;
 mod settings;
 mod telemetry;
+mod trusted_proxies;
 mod wiring;
 
 pub use secret::{Secret, redacted_url};
@@ -12,6 +13,7 @@ pub use settings::{
     UpstreamSettings,
 };
 pub use telemetry::init_tracing;
+pub use trusted_proxies::TrustedProxies;
 pub use wiring::{
     Infrastructure, connect_database, connect_flusher_database, install_crypto_provider,
 };

@@ -11,7 +11,8 @@ use zenzefi_domain::Money;
 use zenzefi_domain::balance::BalanceLimit;
 use zenzefi_domain::sessions::SessionPolicy;
 
-use crate::secret::Secret;
+use crate::secret::{Secret, redacted_url};
+use crate::trusted_proxies::TrustedProxies;
 
 /// Compiled in, so the binaries run from any directory; a
 /// `config/default.toml` in the working directory takes its place.
@@ -63,7 +64,8 @@ pub struct ServerSettings {
     pub bind: String,
     pub public_url: String,
     pub workers: usize,
-    pub trust_forwarded_for: bool,
+    /// CIDRs of the proxies in front; see [`Settings::trusted_proxies`].
+    pub trusted_proxies: Vec<String>,
     pub shutdown_timeout_secs: u64,
 }
 
@@ -194,7 +196,10 @@ impl Settings {
                 config::Environment::with_prefix("ZENZEFI")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    // ZENZEFI__SERVER__TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7
+                    .list_separator(",")
+                    .with_list_parse_key("server.trusted_proxies"),
             )
             .build()?
             .try_deserialize()?;
@@ -246,6 +251,8 @@ impl Settings {
         if self.rate_limit.login_per_minute == 0 {
             return invalid("rate_limit.login_per_minute must be at least 1".into());
         }
+        self.trusted_proxies()?;
+        self.public_origin()?;
         self.prices()?;
         self.rub_per_znc()?;
         self.balance_limit()?;
@@ -321,6 +328,30 @@ impl Settings {
             self.server.bind,
             reasons.join(", and ")
         )))
+    }
+
+    /// `server.trusted_proxies`, parsed.
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, SettingsError> {
+        TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(|err| SettingsError::Invalid(format!("server.trusted_proxies: {err}")))
+    }
+
+    /// The scheme and host of `server.public_url`: what the upstream is told
+    /// (`X-Forwarded-Proto`/`-Host`) unless a trusted proxy says otherwise.
+    pub fn public_origin(&self) -> Result<(&str, &str), SettingsError> {
+        let url = &self.server.public_url;
+        let invalid = || {
+            SettingsError::Invalid(format!(
+                "server.public_url {:?} is not an http(s) URL with a host",
+                redacted_url(url)
+            ))
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if !matches!(scheme, "http" | "https") || host.is_empty() || host.contains('@') {
+            return Err(invalid());
+        }
+        Ok((scheme, host))
     }
 
     /// `currency.max_balance`, positive.
@@ -493,6 +524,38 @@ mod tests {
     fn secrets_never_print() {
         let settings = Settings::defaults();
         assert!(!format!("{settings:?}").contains(DEV_JWT_SECRET));
+    }
+
+    #[test]
+    fn trusted_proxies_and_the_public_url_must_parse() {
+        let mut settings = Settings::defaults();
+        assert_eq!(
+            settings.public_origin().unwrap(),
+            ("http", "127.0.0.1:8000")
+        );
+        settings.server.trusted_proxies = vec!["10.0.0.0/8".into(), "lb.internal".into()];
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("server.trusted_proxies") && err.contains("lb.internal"),
+            "{err}"
+        );
+
+        settings.server.trusted_proxies = vec!["10.0.0.0/8".into()];
+        for bad in [
+            "gateway.example",
+            "ftp://gateway.example",
+            "https://",
+            "https://u:p@gw",
+        ] {
+            settings.server.public_url = bad.into();
+            let err = settings.validate().unwrap_err().to_string();
+            assert!(err.contains("server.public_url"), "{bad:?}: {err}");
+        }
+        settings.server.public_url = "https://gw.example:8443/base/".into();
+        assert_eq!(
+            settings.public_origin().unwrap(),
+            ("https", "gw.example:8443")
+        );
     }
 
     #[test]
