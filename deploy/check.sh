@@ -69,6 +69,14 @@ else
   skip "systemd-analyze not installed"
 fi
 
+step "Container image"
+# SPEC §16.4: the image fails closed (production refuses development secrets).
+if grep -Eq '^ENV ZENZEFI__ENVIRONMENT=production' "$deploy/docker/Dockerfile"; then
+  echo "Dockerfile sets ZENZEFI__ENVIRONMENT=production"
+else
+  echo "FAILED: deploy/docker/Dockerfile does not set ZENZEFI__ENVIRONMENT=production"; failed=1
+fi
+
 step "Docker Compose file"
 if docker compose version >/dev/null 2>&1; then
   if ZENZEFI_DB_PASSWORD=x ZENZEFI_JWT_SECRET=x ZENZEFI_WEBHOOK_SECRET=x ZENZEFI_METRICS_TOKEN=x \

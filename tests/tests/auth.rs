@@ -131,18 +131,30 @@ async fn login_attempts_are_audited_without_the_password(backend: Backend) {
     app.register("ann@x.io", "ann").await;
     let ok = app.login("ann@x.io", PASSWORD).await;
     assert_eq!(ok.status(), 200);
+    assert_eq!(ok.headers()["cache-control"], "no-store");
     let request_id = ok.headers()["x-request-id"].to_str().unwrap().to_owned();
     let secret_attempt = "Guess-Secret-77";
     assert_eq!(app.login("ann@x.io", secret_attempt).await.status(), 401);
     assert_eq!(app.login("ghost@x.io", secret_attempt).await.status(), 401);
+    // A password typed into the email field is not an email: not recorded.
+    assert_eq!(
+        app.login(secret_attempt, secret_attempt).await.status(),
+        401
+    );
 
     let rows = app.audit_rows().await;
     let actions: Vec<&str> = rows.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(
         actions,
-        ["auth_register", "auth_login", "auth_login", "auth_login"]
+        [
+            "auth_register",
+            "auth_login",
+            "auth_login",
+            "auth_login",
+            "auth_login"
+        ]
     );
-    let (success, wrong, unknown) = (&rows[1], &rows[2], &rows[3]);
+    let (success, wrong, unknown, misplaced) = (&rows[1], &rows[2], &rows[3], &rows[4]);
     assert_eq!(success.details["success"], true);
     assert_eq!(success.request_id.as_deref(), Some(request_id.as_str()));
     assert_eq!(success.ip.as_deref(), Some("127.0.0.1"));
@@ -154,6 +166,8 @@ async fn login_attempts_are_audited_without_the_password(backend: Backend) {
     assert_eq!(wrong.details["success"], false);
     assert_eq!(wrong.details["email"], "ann@x.io");
     assert_eq!(unknown.details["email"], "ghost@x.io");
+    assert_eq!(misplaced.details["email"], Value::Null);
+    assert_eq!(misplaced.details["reason"], "invalid_credentials");
     for row in &rows {
         let stored = row.details.to_string();
         assert!(
@@ -265,8 +279,23 @@ async fn users_update_their_profile_and_password(backend: Backend) {
         .unwrap();
     assert_eq!(changed.status(), 200);
     assert_eq!(app.login("ann@x.io", PASSWORD).await.status(), 401);
-    assert_eq!(app.login("ann@x.io", "New-Password-22").await.status(), 200);
+    let relogin = app.login("ann@x.io", "New-Password-22").await;
+    assert_eq!(relogin.status(), 200);
+    let token = relogin.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
+    // The JWT issued before the change is worthless now; the new one works.
+    let stale = patch(json!({ "full_name": "Mallory" })).await.unwrap();
+    assert_eq!(stale.status(), 401);
+    assert_eq!(problem(stale).await["code"], "not_authenticated");
+    let patch = |body: Value| {
+        app.patch("/api/v1/users/me")
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
     let cleared = patch(json!({ "full_name": null })).await.unwrap();
     assert_eq!(
         cleared.json::<Value>().await.unwrap()["full_name"],
@@ -289,6 +318,7 @@ async fn every_response_carries_a_request_id(backend: Backend) {
     assert_eq!(echoed.headers()["x-request-id"], "client-chosen-42");
     let wrong_method = app.delete("/api/v1/auth/login").send().await.unwrap();
     assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "POST");
     assert!(!wrong_method.headers()["x-request-id"].is_empty());
     assert_eq!(problem(wrong_method).await["code"], "method_not_allowed");
     let generated = app.get("/nowhere").send().await.unwrap();

@@ -51,11 +51,12 @@ async fn forwards_with_end_to_end_headers_only(backend: Backend) {
         assert_eq!(headers[gone], Value::Null, "{gone} reached the upstream");
     }
     assert_eq!(headers["x-custom"], "kept");
-    assert_eq!(headers["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+    // No trusted proxy configured: the client's own claim is not passed on.
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert_eq!(
-        headers["x-forwarded-host"],
-        app.base_url.trim_start_matches("http://")
+        headers["x-forwarded-host"], "127.0.0.1:8000",
+        "public_url's"
     );
     assert_eq!(headers["x-request-id"], "req-proxy-1");
     assert_eq!(headers["host"], upstream.url.trim_start_matches("http://"));
@@ -138,6 +139,16 @@ async fn refusals_come_in_spec_order_and_never_reach_the_upstream(backend: Backe
             .await;
         assert_eq!(status, 400, "{path}");
     }
+    let trace = app
+        .proxied(Method::TRACE, "certificates/filter", &full)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(trace.status(), 405);
+    assert_eq!(
+        trace.headers()["allow"],
+        "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
+    );
     assert_eq!(upstream.hits(), 0, "nothing refused was forwarded");
 
     let allowed = app
@@ -367,8 +378,91 @@ async fn tls_upstreams_are_verified_against_the_configured_ca() {
     );
 }
 
+/// What a client claims about itself, all of it forged unless a trusted
+/// proxy sent it.
+const CLAIMS: [(&str, &str); 5] = [
+    ("x-forwarded-for", "198.51.100.66, 203.0.113.7"),
+    ("x-forwarded-proto", "https"),
+    ("x-forwarded-host", "shop.example"),
+    ("forwarded", "for=192.0.2.99;host=evil.example;proto=https"),
+    ("x-real-ip", "192.0.2.98"),
+];
+
+/// The echoed request headers of `GET /api/v1/proxy/echo/fwd` sent with
+/// [`CLAIMS`], through the request-target `target` (origin or absolute form).
+async fn echoed_claims(app: &TestApp, token: &str, target: &str) -> Value {
+    let mut headers = vec![("x-access-token", token), ("x-device-id", "device-0001")];
+    headers.extend(CLAIMS);
+    let (status, response) = app.raw_get(target, &headers).await;
+    assert_eq!(status, 200, "{response}");
+    let json = &response[response.find('{').unwrap()..=response.rfind('}').unwrap()];
+    serde_json::from_str::<Value>(json).unwrap()["headers"].clone()
+}
+
+/// The client address the audit log recorded for a login sent with [`CLAIMS`].
+async fn audited_login_ip(app: &TestApp) -> String {
+    let mut login = app.post("/api/v1/auth/login").json(&serde_json::json!({
+        "email": "ann@x.io",
+        "password": "wrong-password-1",
+    }));
+    for (name, value) in CLAIMS {
+        login = login.header(name, value);
+    }
+    assert_eq!(login.send().await.unwrap().status(), 401);
+    let rows = app.audit_rows().await;
+    rows.last().unwrap().ip.clone().unwrap()
+}
+
+async fn forwarding_headers_count_only_from_trusted_proxies(backend: Backend) {
+    let upstream = FakeUpstream::start().await;
+    let url = upstream.url.clone();
+    // The test client connects from 127.0.0.1, which is not trusted here.
+    let Some(direct) = TestApp::spawn_with(backend, |s| {
+        s.upstream.url = url.clone();
+        s.server.public_url = "https://gateway.example/".into();
+        s.server.trusted_proxies = vec!["10.0.0.0/8".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let (_, token) = direct.token_holder("ann", "full").await;
+    let absolute = "http://evil.example/api/v1/proxy/echo/fwd";
+    for target in ["/api/v1/proxy/echo/fwd", absolute] {
+        let seen = echoed_claims(&direct, &token, target).await;
+        assert_eq!(seen["x-forwarded-for"], "127.0.0.1", "{target}");
+        assert_eq!(seen["x-forwarded-proto"], "https", "{target}");
+        assert_eq!(seen["x-forwarded-host"], "gateway.example", "{target}");
+        assert_eq!(seen["forwarded"], Value::Null, "{target}");
+        assert_eq!(seen["x-real-ip"], Value::Null, "{target}");
+    }
+    assert_eq!(audited_login_ip(&direct).await, "127.0.0.1");
+
+    // The same requests from a trusted proxy (loopback): its chain counts up
+    // to the first address that is not a proxy.
+    let url = upstream.url.clone();
+    let Some(behind) = TestApp::spawn_with(backend, |s| {
+        s.upstream.url = url;
+        s.server.public_url = "https://gateway.example".into();
+        s.server.trusted_proxies = vec!["127.0.0.0/8".into(), "10.0.0.0/8".into()];
+    })
+    .await
+    else {
+        return;
+    };
+    let (_, token) = behind.token_holder("ann", "full").await;
+    let seen = echoed_claims(&behind, &token, "/api/v1/proxy/echo/fwd").await;
+    assert_eq!(seen["x-forwarded-for"], "203.0.113.7, 127.0.0.1");
+    assert_eq!(seen["x-forwarded-proto"], "https");
+    assert_eq!(seen["x-forwarded-host"], "shop.example");
+    assert_eq!(seen["forwarded"], Value::Null);
+    assert_eq!(seen["x-real-ip"], Value::Null);
+    assert_eq!(audited_login_ip(&behind).await, "203.0.113.7");
+}
+
 on_both_backends!(
     forwards_with_end_to_end_headers_only,
+    forwarding_headers_count_only_from_trusted_proxies,
     refusals_come_in_spec_order_and_never_reach_the_upstream,
     upstream_errors_pass_through_unchanged,
     slow_or_missing_upstreams_are_504_and_502,

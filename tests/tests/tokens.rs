@@ -43,6 +43,7 @@ async fn deposits_buy_tokens_that_refund_when_revoked(backend: Backend) {
 
     let bought = app.buy(&token, json!({ "duration_hours": 24 })).await;
     assert_eq!(bought.status(), 201);
+    assert_eq!(bought.headers()["cache-control"], "no-store");
     let bought = body(bought).await;
     let secret = bought["token"].as_str().unwrap();
     assert!(secret.starts_with("zzf_"));

@@ -6,8 +6,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -33,6 +33,8 @@ pub struct ApiError {
     detail: String,
     errors: Vec<FieldProblem>,
     retry_after_secs: Option<u64>,
+    /// A 405's `Allow` (RFC 9110 §15.5.6).
+    allow: Option<String>,
     /// Logged, never sent.
     cause: Option<Arc<dyn StdError + Send + Sync>>,
 }
@@ -80,7 +82,17 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after_secs: None,
+            allow: None,
             cause: None,
+        }
+    }
+
+    /// A 405 naming the methods the target does accept.
+    pub fn method_not_allowed(detail: impl Into<String>, allowed: &[Method]) -> Self {
+        let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+        Self {
+            allow: Some(allow.join(", ")),
+            ..Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", detail)
         }
     }
 
@@ -194,6 +206,9 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
+        if let Some(allow) = &self.allow {
+            response.insert_header((header::ALLOW, allow.as_str()));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
@@ -277,7 +292,9 @@ impl From<LoginError> for ApiError {
 impl From<AuthenticateError> for ApiError {
     fn from(err: AuthenticateError) -> Self {
         match err {
-            AuthenticateError::UnknownUser => Self::not_authenticated(),
+            AuthenticateError::UnknownUser | AuthenticateError::Superseded => {
+                Self::not_authenticated()
+            }
             AuthenticateError::UserInactive => user_inactive(),
             AuthenticateError::Port(e) => e.into(),
         }

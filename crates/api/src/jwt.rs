@@ -1,5 +1,5 @@
 //! Bearer JWTs for the REST API: HS256 with `sub` (user id), `username`,
-//! `iat` and `exp`.
+//! `pwv` (the user's password version when issued), `iat` and `exp`.
 
 use std::time::Duration;
 
@@ -13,6 +13,10 @@ use zenzefi_domain::user::{User, UserId};
 struct Claims {
     sub: String,
     username: String,
+    /// Absent from JWTs issued before it existed: those were issued under
+    /// version 0, as every account then had.
+    #[serde(default)]
+    pwv: i64,
     iat: i64,
     exp: i64,
 }
@@ -51,6 +55,7 @@ impl JwtCodec {
         let claims = Claims {
             sub: user.id.to_string(),
             username: user.username.as_str().to_owned(),
+            pwv: user.password_version,
             iat: now.unix_timestamp(),
             exp: now.unix_timestamp().saturating_add(ttl),
         };
@@ -61,9 +66,11 @@ impl JwtCodec {
         })
     }
 
-    /// The user id of a valid, unexpired token signed with our key.
-    pub fn verify(&self, token: &str) -> Option<UserId> {
+    /// The user id and password version of a valid, unexpired token signed
+    /// with our key.
+    pub fn verify(&self, token: &str) -> Option<(UserId, i64)> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        Uuid::parse_str(&data.claims.sub).ok().map(UserId)
+        let id = Uuid::parse_str(&data.claims.sub).ok().map(UserId)?;
+        Some((id, data.claims.pwv))
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::ResponseError;
 use actix_web::dev::ServiceResponse;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::http::StatusCode;
+use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_flusher_database};
@@ -18,7 +18,7 @@ use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
 
 use crate::error::ApiError;
-use crate::extract::{json_config, path_config, query_config};
+use crate::extract::{Forwarding, json_config, path_config, query_config};
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
@@ -135,7 +135,10 @@ impl Application {
             ),
             clock: infra.clock.clone(),
             health,
-            trust_forwarded_for: settings.server.trust_forwarded_for,
+            forwarding: {
+                let (proto, host) = settings.public_origin()?;
+                Forwarding::new(settings.trusted_proxies()?, proto, host)
+            },
             public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
             webhook_secret: settings.payments.webhook_secret.clone(),
             mock_gateway: settings.payments.mock_gateway,
@@ -240,15 +243,20 @@ impl Application {
 }
 
 /// actix answers a known path with an unknown method by an empty 405; give
-/// it the same problem+json body as every other refusal.
+/// it the same problem+json body as every other refusal, keeping the
+/// `Allow` header actix (or the proxy) set.
 fn method_not_allowed<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let allow = res.response().headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
-    let problem = ApiError::new(
+    let mut problem = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         "This endpoint does not accept this method",
     )
     .error_response();
+    if let Some(allow) = allow {
+        problem.headers_mut().insert(header::ALLOW, allow);
+    }
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, problem).map_into_right_body(),
     ))

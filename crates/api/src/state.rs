@@ -10,6 +10,7 @@ use zenzefi_domain::ports::Clock;
 use zenzefi_domain::sessions::SessionService;
 use zenzefi_domain::tokens::TokenService;
 
+use crate::extract::Forwarding;
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 
@@ -22,8 +23,8 @@ pub struct AppState {
     pub jwt: JwtCodec,
     pub clock: Arc<dyn Clock>,
     pub health: Arc<HealthMonitor>,
-    /// Whether the client address may be taken from forwarding headers.
-    pub trust_forwarded_for: bool,
+    /// Which forwarding headers are believed.
+    pub forwarding: Forwarding,
     /// `server.public_url`, without a trailing slash.
     pub public_url: String,
     pub webhook_secret: Secret,

@@ -11,7 +11,8 @@ use zenzefi_domain::Money;
 use zenzefi_domain::balance::BalanceLimit;
 use zenzefi_domain::sessions::SessionPolicy;
 
-use crate::secret::Secret;
+use crate::secret::{Secret, redacted_url};
+use crate::trusted_proxies::TrustedProxies;
 
 /// Compiled in, so the binaries run from any directory; a
 /// `config/default.toml` in the working directory takes its place.
@@ -19,6 +20,9 @@ const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 
 pub const DEV_JWT_SECRET: &str = "development-only-jwt-secret-change-me";
 pub const DEV_WEBHOOK_SECRET: &str = "development-only-webhook-secret";
+
+/// The shortest JWT or webhook secret production accepts (HS256's key size).
+const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -60,7 +64,8 @@ pub struct ServerSettings {
     pub bind: String,
     pub public_url: String,
     pub workers: usize,
-    pub trust_forwarded_for: bool,
+    /// CIDRs of the proxies in front; see [`Settings::trusted_proxies`].
+    pub trusted_proxies: Vec<String>,
     pub shutdown_timeout_secs: u64,
 }
 
@@ -191,7 +196,10 @@ impl Settings {
                 config::Environment::with_prefix("ZENZEFI")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    // ZENZEFI__SERVER__TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7
+                    .list_separator(",")
+                    .with_list_parse_key("server.trusted_proxies"),
             )
             .build()?
             .try_deserialize()?;
@@ -212,37 +220,19 @@ impl Settings {
     pub fn validate(&self) -> Result<(), SettingsError> {
         let invalid = |msg: String| Err(SettingsError::Invalid(msg));
         if self.environment == Environment::Production {
-            if self.auth.jwt_secret.expose() == DEV_JWT_SECRET {
-                return invalid(
-                    "auth.jwt_secret is the development value; set ZENZEFI__AUTH__JWT_SECRET \
-                     to a random string of at least 32 characters in production"
-                        .into(),
-                );
-            }
-            if self.auth.jwt_secret.expose().len() < 32 {
-                return invalid(
-                    "auth.jwt_secret must be at least 32 characters in production".into(),
-                );
-            }
-            if self.payments.webhook_secret.expose() == DEV_WEBHOOK_SECRET {
-                return invalid(
-                    "payments.webhook_secret is the development value; set \
-                     ZENZEFI__PAYMENTS__WEBHOOK_SECRET in production"
-                        .into(),
-                );
-            }
-            if self.payments.mock_gateway {
-                return invalid("payments.mock_gateway must be false in production".into());
-            }
+            self.validate_production()?;
         }
         if self.auth.jwt_secret.is_empty() {
             return invalid("auth.jwt_secret must not be empty".into());
         }
-        if self.bind_addr().is_err() {
+        let Ok(bind) = self.bind_addr() else {
             return invalid(format!(
                 "server.bind {:?} is not an address:port",
                 self.server.bind
             ));
+        };
+        if !bind.ip().is_loopback() {
+            self.validate_exposed()?;
         }
         if self.health.interval_secs == 0 || self.health.ttl_secs < self.health.interval_secs {
             return invalid("health.ttl_secs must be at least health.interval_secs (> 0)".into());
@@ -261,10 +251,107 @@ impl Settings {
         if self.rate_limit.login_per_minute == 0 {
             return invalid("rate_limit.login_per_minute must be at least 1".into());
         }
+        self.trusted_proxies()?;
+        self.public_origin()?;
         self.prices()?;
         self.rub_per_znc()?;
         self.balance_limit()?;
         Ok(())
+    }
+
+    /// What production needs: no development secret, secrets of at least
+    /// [`MIN_SECRET_BYTES`], no mock gateway, and a guarded `/metrics`.
+    fn validate_production(&self) -> Result<(), SettingsError> {
+        let invalid = |msg: &str| Err(SettingsError::Invalid(format!("{msg} in production")));
+        if self.auth.jwt_secret.expose() == DEV_JWT_SECRET {
+            return invalid(
+                "auth.jwt_secret is the development value; set ZENZEFI__AUTH__JWT_SECRET \
+                 to a random string of at least 32 bytes (openssl rand -hex 32)",
+            );
+        }
+        if self.auth.jwt_secret.expose().len() < MIN_SECRET_BYTES {
+            return invalid(
+                "auth.jwt_secret (ZENZEFI__AUTH__JWT_SECRET) must be at least 32 bytes",
+            );
+        }
+        if self.payments.webhook_secret.expose() == DEV_WEBHOOK_SECRET {
+            return invalid(
+                "payments.webhook_secret is the development value; set \
+                 ZENZEFI__PAYMENTS__WEBHOOK_SECRET to a random string of at least 32 bytes",
+            );
+        }
+        if self.payments.webhook_secret.expose().len() < MIN_SECRET_BYTES {
+            return invalid(
+                "payments.webhook_secret (ZENZEFI__PAYMENTS__WEBHOOK_SECRET) must be at least \
+                 32 bytes",
+            );
+        }
+        if self.payments.mock_gateway {
+            return invalid(
+                "payments.mock_gateway must be false (ZENZEFI__PAYMENTS__MOCK_GATEWAY=false)",
+            );
+        }
+        if self.metrics.bearer_token.is_empty() {
+            return invalid("metrics.bearer_token (ZENZEFI__METRICS__BEARER_TOKEN) is required");
+        }
+        Ok(())
+    }
+
+    /// A `server.bind` other hosts can reach must not run on anything that
+    /// lets anyone mint JWTs or ZNC, whatever `environment` says.
+    fn validate_exposed(&self) -> Result<(), SettingsError> {
+        let fail_open = [
+            (
+                self.auth.jwt_secret.expose() == DEV_JWT_SECRET,
+                "auth.jwt_secret is the public development value (set ZENZEFI__AUTH__JWT_SECRET)",
+            ),
+            (
+                self.payments.webhook_secret.expose() == DEV_WEBHOOK_SECRET,
+                "payments.webhook_secret is the public development value (set \
+                 ZENZEFI__PAYMENTS__WEBHOOK_SECRET)",
+            ),
+            (
+                self.payments.mock_gateway,
+                "the mock payment gateway is on (set ZENZEFI__PAYMENTS__MOCK_GATEWAY=false)",
+            ),
+        ];
+        let reasons: Vec<&str> = fail_open
+            .iter()
+            .filter(|(open, _)| *open)
+            .map(|(_, reason)| *reason)
+            .collect();
+        if reasons.is_empty() {
+            return Ok(());
+        }
+        Err(SettingsError::Invalid(format!(
+            "server.bind {} is reachable from other hosts, but {}; or bind to 127.0.0.1",
+            self.server.bind,
+            reasons.join(", and ")
+        )))
+    }
+
+    /// `server.trusted_proxies`, parsed.
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, SettingsError> {
+        TrustedProxies::parse(&self.server.trusted_proxies)
+            .map_err(|err| SettingsError::Invalid(format!("server.trusted_proxies: {err}")))
+    }
+
+    /// The scheme and host of `server.public_url`: what the upstream is told
+    /// (`X-Forwarded-Proto`/`-Host`) unless a trusted proxy says otherwise.
+    pub fn public_origin(&self) -> Result<(&str, &str), SettingsError> {
+        let url = &self.server.public_url;
+        let invalid = || {
+            SettingsError::Invalid(format!(
+                "server.public_url {:?} is not an http(s) URL with a host",
+                redacted_url(url)
+            ))
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if !matches!(scheme, "http" | "https") || host.is_empty() || host.contains('@') {
+            return Err(invalid());
+        }
+        Ok((scheme, host))
     }
 
     /// `currency.max_balance`, positive.
@@ -366,18 +453,109 @@ mod tests {
         let err = settings.validate().unwrap_err().to_string();
         assert!(err.contains("payments.webhook_secret"), "{err}");
 
+        settings.payments.webhook_secret = Secret::new("y".repeat(32));
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("MOCK_GATEWAY=false"), "{err}");
+
+        settings.payments.mock_gateway = false;
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("ZENZEFI__METRICS__BEARER_TOKEN"), "{err}");
+
+        settings.metrics.bearer_token = Secret::new("scrape");
+        settings.validate().unwrap();
+    }
+
+    #[test]
+    fn production_secrets_are_at_least_32_bytes() {
+        let mut settings = Settings::defaults();
+        settings.environment = Environment::Production;
+        settings.payments.mock_gateway = false;
+        settings.metrics.bearer_token = Secret::new("scrape");
+        settings.payments.webhook_secret = Secret::new("y".repeat(32));
+        settings.auth.jwt_secret = Secret::new("x".repeat(31));
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("auth.jwt_secret") && err.contains("32 bytes"),
+            "{err}"
+        );
+
+        settings.auth.jwt_secret = Secret::new("x".repeat(32));
         settings.payments.webhook_secret = Secret::new("real-webhook-secret");
         let err = settings.validate().unwrap_err().to_string();
-        assert!(err.contains("mock_gateway"), "{err}");
+        assert!(
+            err.contains("payments.webhook_secret") && err.contains("32 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_reachable_bind_refuses_what_lets_anyone_mint_jwts_or_znc() {
+        let mut settings = Settings::defaults();
+        settings.server.bind = "0.0.0.0:8000".into();
+        let err = settings.validate().unwrap_err().to_string();
+        for named in [
+            "ZENZEFI__AUTH__JWT_SECRET",
+            "ZENZEFI__PAYMENTS__WEBHOOK_SECRET",
+            "ZENZEFI__PAYMENTS__MOCK_GATEWAY=false",
+            "127.0.0.1",
+        ] {
+            assert!(err.contains(named), "{named}: {err}");
+        }
+
+        settings.auth.jwt_secret = Secret::new("x".repeat(32));
+        settings.payments.webhook_secret = Secret::new("y".repeat(32));
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("mock payment gateway") && !err.contains("jwt_secret"),
+            "{err}"
+        );
 
         settings.payments.mock_gateway = false;
         settings.validate().unwrap();
+        // On loopback the development defaults stay usable.
+        for bind in ["127.0.0.1:8000", "[::1]:8000"] {
+            let mut local = Settings::defaults();
+            local.server.bind = bind.into();
+            local.validate().unwrap();
+        }
     }
 
     #[test]
     fn secrets_never_print() {
         let settings = Settings::defaults();
         assert!(!format!("{settings:?}").contains(DEV_JWT_SECRET));
+    }
+
+    #[test]
+    fn trusted_proxies_and_the_public_url_must_parse() {
+        let mut settings = Settings::defaults();
+        assert_eq!(
+            settings.public_origin().unwrap(),
+            ("http", "127.0.0.1:8000")
+        );
+        settings.server.trusted_proxies = vec!["10.0.0.0/8".into(), "lb.internal".into()];
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("server.trusted_proxies") && err.contains("lb.internal"),
+            "{err}"
+        );
+
+        settings.server.trusted_proxies = vec!["10.0.0.0/8".into()];
+        for bad in [
+            "gateway.example",
+            "ftp://gateway.example",
+            "https://",
+            "https://u:p@gw",
+        ] {
+            settings.server.public_url = bad.into();
+            let err = settings.validate().unwrap_err().to_string();
+            assert!(err.contains("server.public_url"), "{bad:?}: {err}");
+        }
+        settings.server.public_url = "https://gw.example:8443/base/".into();
+        assert_eq!(
+            settings.public_origin().unwrap(),
+            ("https", "gw.example:8443")
+        );
     }
 
     #[test]

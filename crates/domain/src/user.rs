@@ -28,6 +28,9 @@ pub struct User {
     pub email: Email,
     pub username: Username,
     pub password_hash: PasswordHash,
+    /// How many times the password was changed. A JWT carries the value it
+    /// was issued under, so one issued before the latest change is refused.
+    pub password_version: i64,
     pub full_name: Option<FullName>,
     pub is_active: bool,
     pub is_superuser: bool,
@@ -52,6 +55,7 @@ impl User {
             email,
             username,
             password_hash,
+            password_version: 0,
             full_name,
             is_active: true,
             is_superuser: false,

@@ -147,7 +147,11 @@ async fn inactive_user_with_the_right_password_is_told_so() {
         .await
         .unwrap_err();
     assert!(matches!(err, LoginError::UserInactive), "{err:?}");
-    let err = h.auth.authenticate(user.id).await.unwrap_err();
+    let err = h
+        .auth
+        .authenticate(user.id, user.password_version)
+        .await
+        .unwrap_err();
     assert!(matches!(err, AuthenticateError::UserInactive), "{err:?}");
     // A wrong password still reveals nothing about the account's state.
     let err = h
@@ -220,6 +224,33 @@ async fn password_change_needs_the_current_password() {
     assert_eq!(
         last_update.unwrap().details["changed_fields"]["password"],
         "changed"
+    );
+}
+
+#[tokio::test]
+async fn a_credential_issued_before_a_password_change_no_longer_authenticates() {
+    let h = harness(10);
+    let user = h.ann().await;
+    let change =
+        ProfileUpdate::parse(None, Some("newpassword2".into()), Some("password1".into())).unwrap();
+    let changed = h
+        .auth
+        .update_profile(user.id, change, &ctx())
+        .await
+        .unwrap();
+
+    assert!(changed.password_version > user.password_version);
+    let err = h
+        .auth
+        .authenticate(user.id, user.password_version)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthenticateError::Superseded), "{err:?}");
+    assert!(
+        h.auth
+            .authenticate(user.id, changed.password_version)
+            .await
+            .is_ok()
     );
 }
 

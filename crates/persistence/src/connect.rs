@@ -1,5 +1,6 @@
 //! Opening the database and bringing its schema up to date.
 
+use std::fmt;
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -9,13 +10,24 @@ use zenzefi_domain::PortError;
 use crate::errors::port_error;
 use crate::store::SeaDatabase;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectOptions {
     pub url: String,
     /// PostgreSQL pool size. SQLite always uses one connection: it has one
     /// writer anyway, and a single connection never meets "database is locked".
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+}
+
+/// The URL may hold the database password: never printed.
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("url", &"<redacted>")
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish()
+    }
 }
 
 pub async fn connect(options: &ConnectOptions) -> Result<SeaDatabase, PortError> {
@@ -49,5 +61,24 @@ impl SeaDatabase {
         Migrator::up(self.connection(), None)
             .await
             .map_err(port_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_url_never_prints() {
+        let options = ConnectOptions {
+            url: "postgres://app:s3cret@db:5432/zenzefi".into(),
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(1),
+        };
+        let shown = format!("{options:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("max_connections: 4"),
+            "{shown}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The connection pool and its health probe.
 
+use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -7,7 +8,7 @@ use deadpool_redis::{Config, Connection, Pool, PoolConfig, Runtime, Timeouts, re
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::Probe;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisSettings {
     pub url: String,
     /// Prepended to every key, so that deployments can share a server.
@@ -15,6 +16,18 @@ pub struct RedisSettings {
     pub max_connections: usize,
     /// How long a command may wait for a connection (and to connect).
     pub timeout: Duration,
+}
+
+/// The URL may hold the server's password: never printed.
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &"<redacted>")
+            .field("key_prefix", &self.key_prefix)
+            .field("max_connections", &self.max_connections)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// A pool plus the deployment's key prefix. Cheap to clone.
@@ -81,5 +94,25 @@ pub(crate) fn redis_error(err: redis::RedisError) -> PortError {
         PortError::unavailable(err)
     } else {
         PortError::unexpected(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redis_url_never_prints() {
+        let settings = RedisSettings {
+            url: "redis://:s3cret@cache:6379/0".into(),
+            key_prefix: "zz:".into(),
+            max_connections: 4,
+            timeout: Duration::from_secs(1),
+        };
+        let shown = format!("{settings:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("zz:"),
+            "{shown}"
+        );
     }
 }

@@ -1,5 +1,3 @@
-use std::net::IpAddr;
-
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
@@ -25,16 +23,9 @@ impl FromRequest for Client {
 }
 
 pub fn request_context(req: &HttpRequest) -> RequestContext {
-    let trust_forwarded = req
-        .app_data::<actix_web::web::Data<AppState>>()
-        .is_some_and(|state| state.trust_forwarded_for);
-    let ip = if trust_forwarded {
-        req.connection_info()
-            .realip_remote_addr()
-            .and_then(|addr| addr.parse::<IpAddr>().ok())
-            .or_else(|| req.peer_addr().map(|a| a.ip()))
-    } else {
-        req.peer_addr().map(|a| a.ip())
+    let ip = match req.app_data::<actix_web::web::Data<AppState>>() {
+        Some(state) => state.forwarding.client_ip(req),
+        None => req.peer_addr().map(|a| a.ip()),
     };
     let user_agent = req
         .headers()

@@ -24,7 +24,8 @@ impl FromRequest for CurrentUser {
 }
 
 /// Resolves the bearer JWT of `req` to an active user: 401
-/// `not_authenticated` without a valid one, 403 `user_inactive` for a
+/// `not_authenticated` without a valid one (or one issued before the
+/// latest password change), 403 `user_inactive` for a
 /// deactivated account. Reads the request now; the future owns what it needs.
 pub fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<User, ApiError>> + 'static {
     let state = req.app_data::<web::Data<AppState>>().cloned();
@@ -39,9 +40,9 @@ pub fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<User, ApiE
         .map(|token| token.trim().to_owned());
     async move {
         let state = state.ok_or_else(ApiError::not_authenticated)?;
-        let user_id = bearer
+        let (user_id, password_version) = bearer
             .and_then(|token| state.jwt.verify(&token))
             .ok_or_else(ApiError::not_authenticated)?;
-        Ok(state.auth.authenticate(user_id).await?)
+        Ok(state.auth.authenticate(user_id, password_version).await?)
     }
 }

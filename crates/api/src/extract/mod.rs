@@ -3,10 +3,12 @@
 
 mod client;
 mod current_user;
+mod forwarded;
 mod input;
 mod superuser;
 
 pub use client::{Client, request_context};
 pub use current_user::CurrentUser;
+pub use forwarded::Forwarding;
 pub use input::{json_config, path_config, query_config, read_body};
 pub use superuser::{Superuser, require_superuser};

@@ -32,7 +32,7 @@ impl From<ProxyError> for ApiError {
     fn from(err: ProxyError) -> Self {
         let (status, code) = match &err {
             ProxyError::MethodNotForwarded => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
+                return ApiError::method_not_allowed(err.to_string(), &super::FORWARDED_METHODS);
             }
             ProxyError::UnforwardableTarget => (StatusCode::BAD_REQUEST, "invalid_path"),
             ProxyError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),

@@ -25,7 +25,6 @@ pub mod names {
 
         pub const ACCESS_TOKEN: HeaderName = HeaderName::from_static(super::super::ACCESS_TOKEN);
         pub const DEVICE_ID: HeaderName = HeaderName::from_static(super::super::DEVICE_ID);
-        pub const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
     }
 
     pub mod upstream {
@@ -62,11 +61,14 @@ pub fn end_to_end<'a>(
     })
 }
 
-/// Request headers the gateway replaces or consumes.
-pub const REQUEST_DROPS: [&str; 7] = [
+/// Request headers the gateway replaces or consumes. `Forwarded` and
+/// `X-Real-IP` are never believed, so never passed on either.
+pub const REQUEST_DROPS: [&str; 9] = [
     ACCESS_TOKEN,
     DEVICE_ID,
     "host",
+    "forwarded",
+    "x-real-ip",
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",

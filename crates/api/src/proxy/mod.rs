@@ -28,7 +28,7 @@ use self::body::{Download, ExchangeReport, upload};
 use self::errors::ProxyError;
 use self::headers::{REQUEST_DROPS, RESPONSE_DROPS, connection_named, end_to_end, names};
 use crate::error::ApiError;
-use crate::extract::request_context;
+use crate::extract::{Forwarding, request_context};
 use crate::metrics;
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -111,7 +111,7 @@ async fn forward_checked(
         session,
     } = admitted;
     let upstream = &proxy.upstream;
-    let request = upstream_request(&req, upstream, &path, state.trust_forwarded_for)?;
+    let request = upstream_request(&req, upstream, &path, &state.forwarding)?;
     let report = ExchangeReport::new(proxy.admission.clone(), exchange, session);
     let body = if has_body(&req) {
         upload(payload, &report)
@@ -152,7 +152,7 @@ fn upstream_request(
     req: &HttpRequest,
     upstream: &Upstream,
     path: &ProxyPath,
-    trust_forwarded: bool,
+    forwarding: &Forwarding,
 ) -> Result<http::Request<()>, ProxyError> {
     let method = http::Method::from_bytes(req.method().as_str().as_bytes())
         .map_err(|_| ProxyError::MethodNotForwarded)?;
@@ -182,31 +182,23 @@ fn upstream_request(
             headers.append(name, value);
         }
     }
-    forwarded_headers(req, trust_forwarded, headers);
+    forwarded_headers(req, forwarding, headers);
     Ok(request)
 }
 
-/// `X-Forwarded-*` as a reverse proxy sets them, and our request id. The
-/// scheme and host a proxy in front of us reports count only when
-/// `server.trust_forwarded_for` says there is one; otherwise the gateway
-/// serves plain HTTP and the client's `Host` is the host.
-fn forwarded_headers(req: &HttpRequest, trust_forwarded: bool, headers: &mut http::HeaderMap) {
-    let mut forwarded_for = header(req, names::client::FORWARDED_FOR)
-        .unwrap_or_default()
-        .to_owned();
-    if let Some(peer) = req.peer_addr() {
+/// `X-Forwarded-*` as a reverse proxy sets them, and our request id: the
+/// addresses the gateway vouches for (client first, the peer last), and the
+/// scheme and host a trusted proxy reported or else `server.public_url`'s,
+/// never an untrusted client's `Host` or request line (SPEC §16.2).
+fn forwarded_headers(req: &HttpRequest, forwarding: &Forwarding, headers: &mut http::HeaderMap) {
+    let mut forwarded_for = String::new();
+    for ip in forwarding.chain(req) {
         if !forwarded_for.is_empty() {
             forwarded_for.push_str(", ");
         }
-        push_ip(&mut forwarded_for, peer.ip());
+        push_ip(&mut forwarded_for, ip);
     }
-    let conn;
-    let (scheme, host) = if trust_forwarded {
-        conn = req.connection_info();
-        (conn.scheme(), conn.host())
-    } else {
-        ("http", header(req, header::HOST).unwrap_or_default())
-    };
+    let (scheme, host) = forwarding.proto_and_host(req);
     let pairs = [
         (names::upstream::FORWARDED_PROTO, scheme),
         (names::upstream::FORWARDED_HOST, host),

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 use zenzefi_domain::auth::Registration;
 
-use super::Endpoint;
 use super::users::UserResponse;
+use super::{Endpoint, no_store};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::Client;
 use crate::metrics;
@@ -125,9 +125,11 @@ async fn login(
         .jwt
         .issue(&user, state.clock.now())
         .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(LoginResponse {
-        access_token: issued.token,
-        token_type: "bearer",
-        expires_in: issued.expires_in,
-    }))
+    Ok(HttpResponse::Ok()
+        .insert_header(no_store())
+        .json(LoginResponse {
+            access_token: issued.token,
+            token_type: "bearer",
+            expires_in: issued.expires_in,
+        }))
 }

@@ -12,7 +12,7 @@ mod sessions;
 mod tokens;
 mod users;
 
-use actix_web::http::Method;
+use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, Resource, Route, web};
 use utoipa::OpenApi;
 
@@ -127,6 +127,12 @@ pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
 
 fn admin_prefix() -> String {
     format!("{API_PREFIX}{}", admin::SCOPE)
+}
+
+/// For responses that carry a credential (a JWT, a token secret): no cache
+/// along the way may keep a copy.
+pub(crate) fn no_store() -> header::CacheControl {
+    header::CacheControl(vec![header::CacheDirective::NoStore])
 }
 
 /// Unknown routes and methods answer problem+json too.

@@ -11,7 +11,7 @@ use zenzefi_domain::token::{AccessToken, TokenId};
 use zenzefi_domain::tokens::TokenOrder;
 use zenzefi_domain::validation::ValidationErrors;
 
-use super::Endpoint;
+use super::{Endpoint, no_store};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, CurrentUser};
 use crate::metrics;
@@ -160,11 +160,13 @@ async fn purchase(
     let order = TokenOrder::parse(state.tokens.pricing(), hours, body.scope.as_deref())?;
     let purchase = state.tokens.purchase(user.id, order, &ctx).await?;
     metrics::token_purchased(&purchase.token);
-    Ok(HttpResponse::Created().json(PurchaseResponse {
-        details: TokenResponse::from(&purchase.token),
-        token: purchase.secret.expose().to_owned(),
-        balance_after: purchase.balance_after.to_string(),
-    }))
+    Ok(HttpResponse::Created()
+        .insert_header(no_store())
+        .json(PurchaseResponse {
+            details: TokenResponse::from(&purchase.token),
+            token: purchase.secret.expose().to_owned(),
+            balance_after: purchase.balance_after.to_string(),
+        }))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -15,7 +15,7 @@ use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
-use zenzefi_bootstrap::UpstreamSettings;
+use zenzefi_bootstrap::{UpstreamSettings, redacted_url};
 
 use self::pool::{BoxError, Dialer, Pool};
 
@@ -56,7 +56,7 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(settings: &UpstreamSettings) -> Result<Self, UpstreamConfigError> {
-        let invalid = || UpstreamConfigError::Url(settings.url.clone());
+        let invalid = || UpstreamConfigError::Url(redacted_url(&settings.url));
         let url: Uri = settings.url.parse().map_err(|_| invalid())?;
         let scheme = url
             .scheme()
@@ -161,4 +161,25 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         cause = err.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use zenzefi_bootstrap::Settings;
+
+    use super::*;
+
+    #[test]
+    fn an_upstream_url_with_credentials_is_refused_without_printing_them() {
+        let mut settings = Settings::defaults().upstream;
+        settings.url = "http://admin:s3cret@up.example:8080".into();
+        let Err(err) = Upstream::new(&settings) else {
+            panic!("credentials in upstream.url were accepted");
+        };
+        let shown = err.to_string();
+        assert!(
+            !shown.contains("s3cret") && shown.contains("up.example"),
+            "{shown}"
+        );
+    }
 }

@@ -42,6 +42,9 @@ pub enum AuthenticateError {
     /// The user no longer exists: the credential is worthless.
     #[error("unknown user")]
     UnknownUser,
+    /// Issued before the user's latest password change.
+    #[error("credential superseded by a password change")]
+    Superseded,
     #[error("user is inactive")]
     UserInactive,
     #[error(transparent)]

@@ -33,9 +33,6 @@ pub struct AuthService {
     policy: LoginPolicy,
 }
 
-/// Attempted emails are recorded for operators, cut to a sane length.
-const MAX_AUDITED_EMAIL_CHARS: usize = 254;
-
 impl AuthService {
     pub fn new(
         db: Arc<dyn AuthDb>,
@@ -160,9 +157,10 @@ impl AuthService {
             return Err(LoginError::RateLimited { retry_after });
         }
 
-        let user = match Email::parse(email) {
-            Ok(email) => self.db.user_by_email(&email).await?,
-            Err(_) => None,
+        let email = Email::parse(email).ok();
+        let user = match &email {
+            Some(email) => self.db.user_by_email(email).await?,
+            None => None,
         };
         let matches = match Password::offered(password) {
             Some(password) => {
@@ -186,7 +184,9 @@ impl AuthService {
                     LoginError::UserInactive => "user_inactive",
                     _ => "invalid_credentials",
                 };
-                let attempted: String = email.chars().take(MAX_AUDITED_EMAIL_CHARS).collect();
+                // Only an address is worth keeping: anything else may be a
+                // password typed into the wrong field.
+                let attempted = email.as_ref().map(Email::as_str);
                 (
                     None,
                     target,
@@ -207,8 +207,21 @@ impl AuthService {
         outcome
     }
 
-    /// The user behind a credential, if it may still act.
-    pub async fn authenticate(&self, id: UserId) -> Result<User, AuthenticateError> {
+    /// The user behind a credential issued under `password_version`, if it
+    /// may still act: a password change since then makes it worthless.
+    pub async fn authenticate(
+        &self,
+        id: UserId,
+        password_version: i64,
+    ) -> Result<User, AuthenticateError> {
+        let user = self.active_user(id).await?;
+        if user.password_version != password_version {
+            return Err(AuthenticateError::Superseded);
+        }
+        Ok(user)
+    }
+
+    async fn active_user(&self, id: UserId) -> Result<User, AuthenticateError> {
         match self.db.user_by_id(id).await? {
             Some(user) if user.is_active => Ok(user),
             Some(_) => Err(AuthenticateError::UserInactive),
@@ -224,7 +237,7 @@ impl AuthService {
         update: ProfileUpdate,
         ctx: &RequestContext,
     ) -> Result<User, UpdateProfileError> {
-        let current = self.authenticate(id).await?;
+        let current = self.active_user(id).await?;
         let new_hash = match (&update.new_password, update.current_password) {
             (None, _) => None,
             (Some(_), None) => return Err(UpdateProfileError::CurrentPasswordRequired),
@@ -261,6 +274,7 @@ impl AuthService {
         if let Some(hash) = new_hash {
             changed.insert("password".into(), Value::from("changed"));
             user.password_hash = hash;
+            user.password_version += 1;
         }
         if changed.is_empty() {
             return Ok(user);

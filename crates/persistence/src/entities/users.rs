@@ -8,6 +8,7 @@ pub struct Model {
     pub email: String,
     pub username: String,
     pub password_hash: String,
+    pub password_version: i64,
     pub full_name: Option<String>,
     pub is_active: bool,
     pub is_superuser: bool,

@@ -17,6 +17,7 @@ pub(super) fn to_domain(row: users::Model) -> Result<User, PortError> {
         email: Email::parse(&row.email).map_err(corrupt)?,
         username: Username::parse(&row.username).map_err(corrupt)?,
         password_hash: PasswordHash::new(row.password_hash),
+        password_version: row.password_version,
         full_name: match row.full_name {
             Some(name) => FullName::parse(&name).map_err(corrupt)?,
             None => None,
@@ -37,6 +38,7 @@ impl<C: ConnectionTrait + Send + Sync> UserStore for SeaStore<C> {
             email: Set(user.email.as_str().to_owned()),
             username: Set(user.username.as_str().to_owned()),
             password_hash: Set(user.password_hash.as_str().to_owned()),
+            password_version: Set(user.password_version),
             full_name: Set(user.full_name.as_ref().map(|n| n.as_str().to_owned())),
             is_active: Set(user.is_active),
             is_superuser: Set(user.is_superuser),
@@ -88,6 +90,10 @@ impl<C: ConnectionTrait + Send + Sync> UserStore for SeaStore<C> {
             .col_expr(
                 users::Column::PasswordHash,
                 Expr::value(user.password_hash.as_str()),
+            )
+            .col_expr(
+                users::Column::PasswordVersion,
+                Expr::value(user.password_version),
             )
             .col_expr(users::Column::IsActive, Expr::value(user.is_active))
             .col_expr(users::Column::IsSuperuser, Expr::value(user.is_superuser))

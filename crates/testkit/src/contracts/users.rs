@@ -51,6 +51,7 @@ pub async fn an_update_writes_profile_and_flags_but_never_the_balance(
     let changed = User {
         full_name: FullName::parse("Ann Smith").unwrap(),
         password_hash: PasswordHash::new("$argon2id$v=19$changed".into()),
+        password_version: 1,
         is_superuser: true,
         is_active: false,
         balance: Money::from_cents(999),
