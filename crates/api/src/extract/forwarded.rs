@@ -1,4 +1,4 @@
-//! What forwarding headers are believed (SPEC §16.2): only those a trusted
+//! What forwarding headers are believed: only those a trusted
 //! proxy (`server.trusted_proxies`) passes on, read from the nearest hop
 //! outwards, so a client can add addresses but never displace real ones.
 

@@ -189,7 +189,7 @@ fn upstream_request(
 /// `X-Forwarded-*` as a reverse proxy sets them, and our request id: the
 /// addresses the gateway vouches for (client first, the peer last), and the
 /// scheme and host a trusted proxy reported or else `server.public_url`'s,
-/// never an untrusted client's `Host` or request line (SPEC §16.2).
+/// never an untrusted client's `Host` or request line.
 fn forwarded_headers(req: &HttpRequest, forwarding: &Forwarding, headers: &mut http::HeaderMap) {
     let mut forwarded_for = String::new();
     for ip in forwarding.chain(req) {
