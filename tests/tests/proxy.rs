@@ -139,6 +139,25 @@ async fn refusals_come_in_spec_order_and_never_reach_the_upstream(backend: Backe
             .await;
         assert_eq!(status, 400, "{path}");
     }
+    // Two copies of a header the proxy decides by: which one counts would
+    // be left to chance, so neither does.
+    for twice in [
+        [
+            ("x-access-token", certificates.as_str()),
+            ("x-access-token", full.as_str()),
+        ],
+        [
+            ("x-device-id", "device-0001"),
+            ("x-device-id", "device-0002"),
+        ],
+    ] {
+        let mut headers = credentials.to_vec();
+        headers.retain(|(name, _)| *name != twice[0].0);
+        headers.extend(twice);
+        let (status, response) = app.raw_get("/api/v1/proxy/admin/users", &headers).await;
+        assert_eq!(status, 400, "{twice:?}");
+        assert!(response.contains("\"code\":\"bad_request\""), "{response}");
+    }
     let trace = app
         .proxied(Method::TRACE, "certificates/filter", &full)
         .send()

@@ -134,6 +134,7 @@ named_schemas! {
     security(("access_token" = [])),
     responses(
         (status = 200, description = "The token is valid", body = ProxyStatusSchema),
+        (status = 400, description = "`bad_request`: `X-Access-Token` sent twice", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, description = "`invalid_token`: missing, unknown, expired or revoked", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
@@ -171,7 +172,7 @@ fn proxy_status() {}
     responses(
         (status = 200, description = "The upstream's answer: its status, headers (minus \
             hop-by-hop) and body pass through unchanged, streamed", content(("*/*"))),
-        (status = 400, description = "`device_id_required`, `invalid_device_id`, or `invalid_path`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 400, description = "`device_id_required`, `invalid_device_id`, `invalid_path`, or `bad_request` (`X-Access-Token` or `X-Device-ID` sent twice)", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, description = "`invalid_token`: missing, unknown, expired or revoked", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`user_inactive`, or `scope_denied`: a `certificates_only` \
             token outside the certificate paths (matched on the decoded path), or with any `;`", body = Problem, content_type = PROBLEM_JSON),

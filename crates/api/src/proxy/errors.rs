@@ -13,6 +13,8 @@ pub enum ProxyError {
     MethodNotForwarded,
     #[error("the request target cannot be forwarded")]
     UnforwardableTarget,
+    #[error("{0} may be sent only once")]
+    RepeatedHeader(actix_web::http::header::HeaderName),
     #[error("the upstream did not answer in time")]
     UpstreamTimeout,
     #[error("{0}")]
@@ -35,6 +37,7 @@ impl From<ProxyError> for ApiError {
                 return ApiError::method_not_allowed(err.to_string(), &super::FORWARDED_METHODS);
             }
             ProxyError::UnforwardableTarget => (StatusCode::BAD_REQUEST, "invalid_path"),
+            ProxyError::RepeatedHeader(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ProxyError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             ProxyError::UpstreamUnavailable(cause) => {
                 tracing::warn!(error = %cause, "upstream unavailable");

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BodyStream, SizedStream};
-use actix_web::http::header::{self, AsHeaderName};
+use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use http::Response;
@@ -66,8 +66,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn header(req: &HttpRequest, name: impl AsHeaderName) -> Option<&str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
+/// A header the proxy decides by, which a client may send at most once:
+/// with two copies, which one a check reads would be left to chance.
+fn credential(req: &HttpRequest, name: header::HeaderName) -> Result<Option<&str>, ProxyError> {
+    let mut values = req.headers().get_all(&name);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ProxyError::RepeatedHeader(name));
+    }
+    Ok(first.and_then(|v| v.to_str().ok()))
 }
 
 /// Every refusal and failure is counted under its problem code.
@@ -98,8 +105,8 @@ async fn forward_checked(
         .admit(ProxyRequest {
             // The raw target, before actix or anyone decodes it.
             raw_path: req.uri().path().strip_prefix(PREFIX).unwrap_or_default(),
-            device_id: header(&req, names::client::DEVICE_ID),
-            access_token: header(&req, names::client::ACCESS_TOKEN),
+            device_id: credential(&req, names::client::DEVICE_ID)?,
+            access_token: credential(&req, names::client::ACCESS_TOKEN)?,
             client_ip: ctx.ip,
             user_agent: ctx.user_agent.as_deref(),
         })

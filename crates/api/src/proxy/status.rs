@@ -6,7 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{Proxy, header, names};
+use super::{Proxy, credential, names};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,7 +31,7 @@ pub async fn status(
 ) -> Result<HttpResponse, ApiError> {
     let token = proxy
         .admission
-        .presented(header(&req, names::client::ACCESS_TOKEN))
+        .presented(credential(&req, names::client::ACCESS_TOKEN)?)
         .await?;
     let remaining = match token.expires_at() {
         Some(end) => (end - state.clock.now()).whole_seconds().max(0),
