@@ -536,3 +536,38 @@ async fn scrapes_stay_fast_over_a_million_tokens_while_the_gauges_recount() {
     );
     assert!(p99 < Duration::from_millis(50), "p99 {p99:?}");
 }
+
+/// A client repeating an invalid token: the first request asks the
+/// database, the next ones are refused from the negative cache.
+async fn a_flood_of_one_invalid_token_costs_almost_no_query(backend: Backend) {
+    let _serial = serial().await;
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = app_before(&upstream, backend, Duration::from_secs(3600)).await else {
+        return;
+    };
+    let queries = "zenzefi_db_query_duration_seconds_count";
+    let invalid = "zzf_not-a-token-anyone-bought";
+    let before = scrape(&app).await.value(queries, &[]);
+    for _ in 0..100 {
+        let requests = (0..100).map(|_| {
+            app.proxied(Method::GET, "certificates/filter", invalid)
+                .send()
+        });
+        for response in futures::future::join_all(requests).await {
+            assert_eq!(response.unwrap().status(), 401);
+        }
+    }
+    let cost = scrape(&app).await.value(queries, &[]) - before;
+    eprintln!("10 000 requests with one invalid token: {cost} SQL queries");
+    assert!(cost < 100.0, "{cost} queries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_one_invalid_token_costs_almost_no_query_embedded() {
+    a_flood_of_one_invalid_token_costs_almost_no_query(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_one_invalid_token_costs_almost_no_query_shared() {
+    a_flood_of_one_invalid_token_costs_almost_no_query(Backend::Shared).await;
+}

@@ -26,6 +26,8 @@ use crate::validation::ValidationErrors;
 
 /// Longest a validation result is trusted without the database.
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
+/// How long a hash no token has is refused without a database read.
+pub const UNKNOWN_TTL: Duration = Duration::from_secs(30);
 /// How long an invalidated hash refuses refills: far longer than any
 /// validation takes between its database read and its cache fill.
 pub const INVALIDATION_WINDOW: Duration = Duration::from_secs(60);
@@ -379,6 +381,7 @@ impl TokenService {
             Ok(CacheLookup::Hit(entry)) => (Some(entry), false),
             Ok(CacheLookup::Miss) => (None, true),
             Ok(CacheLookup::Invalidated) => (None, false),
+            Ok(CacheLookup::Unknown) => return Err(ValidateError::Invalid),
             // No invalidation can succeed while the cache is unreachable
             // (they fail closed), so what the database says may be kept.
             // The adapter reports the outage once, not per request.
@@ -394,6 +397,9 @@ impl TokenService {
             }
         }
         let Some(entry) = entry else {
+            if let Err(err) = self.cache.remember_unknown(&hash, UNKNOWN_TTL).await {
+                tracing::debug!(error = %err, "could not remember an unknown token");
+            }
             return Err(ValidateError::Invalid);
         };
         if !entry.token.is_usable(now) {

@@ -26,6 +26,8 @@ enum Slot {
     /// Refuses fills, so that a validation that read the database before an
     /// invalidation cannot put the old state back.
     Invalidated,
+    /// No token has this hash.
+    Unknown,
 }
 
 /// Past this many slots, expired ones are swept on the next write.
@@ -53,6 +55,7 @@ impl TokenCache for InMemoryTokenCache {
             Some((slot, until)) if *until > Instant::now() => match slot {
                 Slot::Entry(entry) => CacheLookup::Hit(entry.clone()),
                 Slot::Invalidated => CacheLookup::Invalidated,
+                Slot::Unknown => CacheLookup::Unknown,
             },
             _ => CacheLookup::Miss,
         };
@@ -71,6 +74,13 @@ impl TokenCache for InMemoryTokenCache {
         if !blocked {
             slots.insert(hash.clone(), (Slot::Entry(entry.clone()), now + ttl));
         }
+        Ok(())
+    }
+
+    async fn remember_unknown(&self, hash: &TokenHash, ttl: Duration) -> Result<(), PortError> {
+        let now = Instant::now();
+        self.slots_for_write(now)
+            .insert(hash.clone(), (Slot::Unknown, now + ttl));
         Ok(())
     }
 
@@ -106,6 +116,16 @@ mod tests {
     #[tokio::test]
     async fn a_put_after_an_invalidation_is_refused_until_the_window_ends() {
         contract::a_put_after_an_invalidation_is_refused_until_the_window_ends(
+            &InMemoryTokenCache::default(),
+            SHORT,
+            SLACK,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn an_unknown_hash_is_remembered_until_its_ttl_ends() {
+        contract::an_unknown_hash_is_remembered_until_its_ttl_ends(
             &InMemoryTokenCache::default(),
             SHORT,
             SLACK,

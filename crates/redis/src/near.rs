@@ -38,6 +38,9 @@ const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(250);
 /// began before it: far longer than a read with the link's timeout.
 const EVENT_MEMORY: Duration = Duration::from_secs(30);
 
+/// Longest a hash no token has is remembered.
+const UNKNOWN_MEMORY: Duration = Duration::from_secs(60);
+
 /// Event kinds on the channel: `{kind} {sent_at_unix_ms} {body}`.
 const TOKENS: &str = "T";
 const CLAIMS: &str = "C";
@@ -94,6 +97,8 @@ struct Shared {
     instance: String,
     settings: NearCacheSettings,
     tokens: Cache<TokenHash, LocalToken>,
+    /// Hashes no token has, until the instant given: kept here only.
+    unknown: Cache<TokenHash, Instant>,
     claims: Cache<TokenId, LocalClaim>,
     /// When an event last named the key: an entry whose read began
     /// before that must not be kept.
@@ -127,6 +132,7 @@ impl NearCache {
             instance: format!("{:016x}", rand::random::<u64>()),
             settings,
             tokens: bounded(settings.capacity, settings.token_ttl),
+            unknown: bounded(settings.capacity, UNKNOWN_MEMORY),
             claims: bounded(
                 settings.capacity,
                 settings.claim_renew.max(UNTRUSTED_LIFETIME),
@@ -198,6 +204,19 @@ impl NearCache {
             local,
             read_at,
         );
+    }
+
+    /// Whether the database said a moment ago that no token has this hash.
+    pub(crate) fn is_unknown(&self, hash: &TokenHash) -> bool {
+        self.shared
+            .unknown
+            .get(hash)
+            .is_some_and(|until| until > Instant::now())
+    }
+
+    pub(crate) fn remember_unknown(&self, hash: &TokenHash, ttl: Duration) {
+        let until = Instant::now() + ttl.min(UNKNOWN_MEMORY);
+        self.shared.unknown.insert(hash.clone(), until);
     }
 
     pub(crate) fn claim(&self, token: TokenId) -> Option<(LocalClaim, Freshness)> {

@@ -117,6 +117,10 @@ fn near_lifetime(entry: &CachedToken, ttl: Duration) -> Duration {
 impl TokenCache for RedisTokenCache {
     async fn get(&self, hash: &TokenHash) -> Result<CacheLookup, PortError> {
         let lookups = Lookups::tokens();
+        if self.near.is_unknown(hash) {
+            lookups.hit.increment(1);
+            return Ok(CacheLookup::Unknown);
+        }
         match self.near.token(hash) {
             Some((local, Freshness::Fresh)) => {
                 lookups.hit.increment(1);
@@ -177,6 +181,12 @@ impl TokenCache for RedisTokenCache {
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// Kept by this instance only: each instance asks the database once.
+    async fn remember_unknown(&self, hash: &TokenHash, ttl: Duration) -> Result<(), PortError> {
+        self.near.remember_unknown(hash, ttl);
+        Ok(())
     }
 
     async fn invalidate(&self, hashes: &[TokenHash], window: Duration) -> Result<(), PortError> {

@@ -18,6 +18,9 @@ pub enum CacheLookup {
     Miss,
     /// Invalidated a moment ago: read the database and do not fill.
     Invalidated,
+    /// No token has this hash, as the database said a moment ago: refuse
+    /// without asking it again.
+    Unknown,
 }
 
 /// The first tier of token validation. With several API instances it MUST
@@ -35,6 +38,12 @@ pub trait TokenCache: Send + Sync {
         entry: &CachedToken,
         ttl: Duration,
     ) -> Result<(), PortError>;
+
+    /// Remembers for `ttl` that no token has this hash, so that a client
+    /// repeating an invalid token costs no database read. Secrets are random,
+    /// so a hash nobody could present before never turns into a token.
+    /// An adapter MAY keep this per instance only.
+    async fn remember_unknown(&self, hash: &TokenHash, ttl: Duration) -> Result<(), PortError>;
 
     /// Drops these hashes and blocks their refill for `window`, which must
     /// outlast any validation in flight.

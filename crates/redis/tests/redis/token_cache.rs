@@ -32,6 +32,12 @@ async fn a_put_after_an_invalidation_is_refused_until_the_window_ends() {
 }
 
 #[tokio::test]
+async fn an_unknown_hash_is_remembered_until_its_ttl_ends() {
+    let Some(cache) = cache().await else { return };
+    contract::an_unknown_hash_is_remembered_until_its_ttl_ends(&cache, SHORT, SLACK).await;
+}
+
+#[tokio::test]
 async fn an_invalidation_covers_every_hash_given_and_no_other() {
     let Some(cache) = cache().await else { return };
     contract::an_invalidation_covers_every_hash_given_and_no_other(&cache).await;

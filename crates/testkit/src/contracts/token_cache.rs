@@ -86,3 +86,19 @@ pub async fn an_invalidation_covers_every_hash_given_and_no_other(cache: &dyn To
     // Nothing to invalidate is not an error.
     cache.invalidate(&[], LONG).await.unwrap();
 }
+
+/// A hash remembered as unknown is refused until its time ends; no other
+/// hash is affected.
+pub async fn an_unknown_hash_is_remembered_until_its_ttl_ends(
+    cache: &dyn TokenCache,
+    short: Duration,
+    slack: Duration,
+) {
+    let unknown = TokenHash::of("zzf_nobody-bought-this");
+    let other = TokenHash::of("zzf_nor-this");
+    cache.remember_unknown(&unknown, short).await.unwrap();
+    assert_eq!(cache.get(&unknown).await.unwrap(), CacheLookup::Unknown);
+    assert_eq!(cache.get(&other).await.unwrap(), CacheLookup::Miss);
+    tokio::time::sleep(short + slack).await;
+    assert_eq!(cache.get(&unknown).await.unwrap(), CacheLookup::Miss);
+}
