@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use zenzefi_api::{documentation_routes, served_routes};
+use zenzefi_api::{page_routes, served_routes};
 use zenzefi_tests::{Backend, TestApp, body};
 
 const HTTP_METHODS: [&str; 8] = [
@@ -108,7 +108,7 @@ async fn the_document_lists_exactly_the_routes_the_router_serves() {
     let doc = document(&app).await;
     let documented: BTreeSet<_> = operations(&doc).into_keys().collect();
     let served = as_set(served_routes());
-    let own = as_set(documentation_routes());
+    let own = as_set(page_routes());
     assert!(own.is_subset(&served), "{own:?}");
     let expected: BTreeSet<_> = served.difference(&own).cloned().collect();
 

@@ -17,6 +17,7 @@ use zenzefi_domain::PortError;
 use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
 
+use crate::console;
 use crate::error::ApiError;
 use crate::extract::{Forwarding, json_config, path_config, query_config};
 use crate::health::HealthMonitor;
@@ -194,7 +195,8 @@ impl Application {
                 .service(
                     web::scope("")
                         .wrap(Compress::default())
-                        .configure(routes::configure),
+                        .configure(routes::configure)
+                        .configure(console::configure),
                 )
                 .default_service(web::to(routes::not_found))
         })
