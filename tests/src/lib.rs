@@ -1,6 +1,7 @@
 //! Spawns the real application on an ephemeral loopback port, on either
 //! backend, and talks to it over HTTP like any client would.
 
+pub mod browser;
 pub mod instances;
 pub mod upstream;
 

@@ -108,7 +108,9 @@ async function request(method, path, body) {
   const token = jwt();
   if (token) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers["content-type"] = "application/json";
-  const response = await fetch(path.startsWith("/") ? path : `${API}${path}`, {
+  // Paths are relative to the API's prefix unless they name a root path.
+  const url = /^\/(api|health)\//.test(path) ? path : `${API}${path}`;
+  const response = await fetch(url, {
     method, headers, body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (response.status === 401 && token) {
@@ -279,7 +281,7 @@ async function overviewPage() {
   const healthRows = [["database", "Database"], ["redis", "Redis"], ["zenzefi", "Upstream"]].map(([key, name]) =>
     el("tr", {}, el("td", {}, name),
       el("td", { class: `status-${checks[key] || "unknown"}` }, checks[key] || "unknown"),
-      el("td", { class: "num" }, latencies[`${key}_ms`] === undefined ? "—" : `${latencies[`${key}_ms`]} ms`)));
+      el("td", { class: "num" }, latencies[`${key}_ms`] == null ? "—" : `${latencies[`${key}_ms`]} ms`)));
   const topItems = (top && (top.items || top.top || top)) || [];
   const topRows = Array.isArray(topItems) ? topItems.map((row) => el("tr", {},
     el("td", {}, row.user_username || row.user_email || row.user_id || "—"),

@@ -32,6 +32,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         "text/css; charset=utf-8",
         include_bytes!("../console/app.css"),
     ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_bytes!("../console/favicon.svg"),
+    ),
 ];
 
 /// The console's routes as `(method, path)`, as the router has them.
