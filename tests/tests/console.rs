@@ -136,6 +136,11 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     confirm(&browser, "stop working at once").await;
     browser.wait_text("#user-status", "inactive").await;
     browser.wait_text("#notice", "User deactivated").await;
+    browser.fill("#balance", "50.00").await;
+    browser.click("#set-balance").await;
+    confirm(&browser, "from 82.00 to 50.00 ZNC").await;
+    browser.wait_text("#user-balance", "50.00 ZNC").await;
+    browser.wait_text("#user-ledger", "adjustment").await;
     browser.screenshot(&screenshot("user")).await;
     let (bob_id, bob_token, bob_device) = &bob;
     let refused = app.proxied_from(&app.base_url, Method::GET, "echo", bob_token, bob_device);
@@ -189,7 +194,7 @@ async fn an_operator_runs_the_gateway_from_the_console() {
         .await;
     browser.fill("#audit-resource", bob_id).await;
     browser.click("#audit-filters button[type=submit]").await;
-    browser.wait_text("#audit-range", "1–1 of 1").await;
+    browser.wait_text("#audit-range", "1–2 of 2").await;
     let filtered = browser.text("#audit-list").await;
     assert!(!filtered.contains("admin_force_revoke"), "{filtered}");
     for format in ["csv", "ndjson"] {

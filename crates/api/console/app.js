@@ -364,18 +364,6 @@ async function usersPage() {
   return [[el("h1", {}, "Users"), list.nodes], () => search.focus()];
 }
 
-/** The admin API lists users but has no single-user read: find it by id. */
-async function findUser(id) {
-  for (let offset = 0; ; offset += 100) {
-    const page = await api("GET", `/admin/users${query({ limit: 100, offset })}`);
-    const user = page.items.find((u) => u.id === id);
-    if (user) return user;
-    if (offset + page.items.length >= page.total || !page.items.length) {
-      throw new ApiError(404, { detail: "No such user" });
-    }
-  }
-}
-
 function tokenRows(tokens, reload) {
   return tokens.map((t) => {
     const rate = el("input", { type: "number", min: 1, class: "rate", "aria-label": `Rate limit per minute for ${t.token_prefix}`,
@@ -451,9 +439,10 @@ function auditRows(entries) {
 const AUDIT_HEADERS = ["Time", "Action", "Actor", "Resource", "Resource id", "IP", "Details"];
 
 async function userPage(id) {
-  const user = await findUser(id);
   const range = lastDay();
-  const [tokens, sessions, audit, usage] = await Promise.all([
+  const [user, ledger, tokens, sessions, audit, usage] = await Promise.all([
+    api("GET", `/admin/users/${encodeURIComponent(id)}`),
+    api("GET", `/admin/users/${encodeURIComponent(id)}/transactions${query({ limit: 25 })}`),
     api("GET", `/admin/tokens${query({ user_id: id, active_only: false, limit: 100 })}`),
     api("GET", `/admin/sessions${query({ user_id: id, active_only: false, limit: 25 })}`),
     api("GET", `/admin/audit-logs${query({ user_id: id, limit: 25 })}`),
@@ -476,9 +465,7 @@ async function userPage(id) {
     patch({ currency_balance: balance.value },
       `Set the balance of ${who} from ${user.currency_balance} to ${balance.value} ZNC? ` +
       "The difference is written to their ledger as an adjustment.", "Balance updated.");
-  } }, labelled("New balance (ZNC)", balance), el("button", { type: "submit" }, "Set balance"));
-  const ledger = audit.items.filter((a) => a.action === "currency_deposit" || a.action === "token_purchase" ||
-    (a.action === "admin_user_update" && a.details && a.details.changed_fields && a.details.changed_fields.currency_balance));
+  } }, labelled("New balance (ZNC)", balance), el("button", { type: "submit", id: "set-balance" }, "Set balance"));
   return [
     el("h1", {}, `User ${user.username}`),
     el("dl", { class: "facts" },
@@ -506,8 +493,10 @@ async function userPage(id) {
     table(TOKEN_HEADERS, tokenRows(tokens.items, reload), "No tokens."),
     el("h2", {}, "Sessions"),
     table(SESSION_HEADERS, sessionRows(sessions.items, reload), "No sessions."),
-    el("h2", {}, "Ledger (from the audit trail)"),
-    table(AUDIT_HEADERS, auditRows(ledger), "No deposits, purchases or balance changes recorded."),
+    el("h2", {}, `Ledger (latest ${ledger.items.length} of ${ledger.total})`),
+    el("div", { id: "user-ledger" }, table(["Time", "Type", "Status", "Amount (ZNC)", "Description"], ledger.items.map((t) => el("tr", {},
+      el("td", {}, time(t.created_at)), el("td", {}, t.transaction_type), el("td", {}, t.status),
+      el("td", { class: "num" }, t.amount), el("td", {}, t.description))), "No transactions.")),
     el("h2", {}, "Audit entries by this user"),
     table(AUDIT_HEADERS, auditRows(audit.items), "No audit entries."),
   ];

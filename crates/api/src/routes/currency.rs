@@ -74,7 +74,7 @@ async fn balance(
 /// One ledger entry. Only `succeeded` entries count towards the balance.
 #[derive(Serialize, ToSchema)]
 #[schema(as = Transaction)]
-struct EntryResponse {
+pub(crate) struct EntryResponse {
     id: Uuid,
     user_id: Uuid,
     /// Signed: positive credits, negative debits.
@@ -107,7 +107,7 @@ impl From<LedgerEntry> for EntryResponse {
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-struct TransactionsQuery {
+pub(crate) struct TransactionsQuery {
     /// Documented as its own parameters: IntoParams cannot flatten.
     #[serde(flatten)]
     #[param(ignore)]
@@ -116,6 +116,19 @@ struct TransactionsQuery {
     #[serde(rename = "type")]
     #[param(value_type = Option<schemas::TransactionType>, inline)]
     kind: Option<String>,
+}
+
+impl TransactionsQuery {
+    pub(crate) fn parse(&self) -> Result<(Page, Option<EntryKind>), ValidationErrors> {
+        let page: Page = self.page.parse()?;
+        let kind = match self.kind.as_deref() {
+            None => None,
+            Some(kind) => Some(EntryKind::parse(kind).ok_or_else(|| {
+                ValidationErrors::single("type", "must be deposit, purchase, refund or adjustment")
+            })?),
+        };
+        Ok((page, kind))
+    }
 }
 
 #[utoipa::path(
@@ -140,14 +153,7 @@ async fn transactions(
     CurrentUser(user): CurrentUser,
     query: web::Query<TransactionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let page: Page = query.page.parse()?;
-    let kind = match query.kind.as_deref() {
-        None => None,
-        Some(kind) => Some(EntryKind::parse(kind).ok_or_else(|| {
-            ValidationErrors::single("type", "must be deposit, purchase, refund or adjustment")
-        })?),
-    };
+    let (page, kind) = query.parse()?;
     let entries = state.currency.transactions(user.id, kind, page).await?;
     Ok(HttpResponse::Ok().json(PagedResponse::new(entries, page, EntryResponse::from)))
 }

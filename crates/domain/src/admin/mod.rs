@@ -18,7 +18,10 @@ use crate::error::PortError;
 use crate::ledger::{EntryKind, LedgerEntry};
 use crate::money::Money;
 use crate::page::{Page, Paged};
-use crate::ports::{AdminQueries, Clock, SessionClaims, TokenCache, Transactions, UnitOfWork};
+use crate::ports::{
+    AdminQueries, Clock, LedgerStore, SessionClaims, TokenCache, Transactions, UnitOfWork,
+    UserStore,
+};
 use crate::session::{EndReason, SessionId};
 use crate::sessions::release_after_commit;
 use crate::token::{TokenHash, TokenId};
@@ -94,9 +97,9 @@ pub enum AdminError {
 }
 
 /// The operators' read models, and units of work for their actions.
-pub trait AdminDb: Transactions + AdminQueries {}
+pub trait AdminDb: Transactions + AdminQueries + UserStore + LedgerStore {}
 
-impl<T: Transactions + AdminQueries> AdminDb for T {}
+impl<T: Transactions + AdminQueries + UserStore + LedgerStore> AdminDb for T {}
 
 pub struct AdminService {
     db: Arc<dyn AdminDb>,
@@ -125,6 +128,25 @@ impl AdminService {
 
     pub async fn users(&self, filter: &UserFilter, page: Page) -> Result<Paged<User>, PortError> {
         self.db.list_users(filter, page).await
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<User, AdminError> {
+        self.db
+            .user_by_id(id)
+            .await?
+            .ok_or(AdminError::UserNotFound)
+    }
+
+    /// Any user's ledger, newest first; `UserNotFound` for an unknown user
+    /// rather than an empty page.
+    pub async fn ledger(
+        &self,
+        id: UserId,
+        kind: Option<EntryKind>,
+        page: Page,
+    ) -> Result<Paged<LedgerEntry>, AdminError> {
+        self.user(id).await?;
+        Ok(self.db.entries_of_user(id, kind, page).await?)
     }
 
     pub async fn tokens(

@@ -29,7 +29,11 @@ pub(super) const SCOPE: &str = "/admin";
 /// Paths relative to [`SCOPE`].
 pub(super) const ROUTES: &[Endpoint] = &[
     (Method::GET, "/users", |r| r.to(users::list)),
+    (Method::GET, "/users/{user_id}", |r| r.to(users::get)),
     (Method::PATCH, "/users/{user_id}", |r| r.to(users::update)),
+    (Method::GET, "/users/{user_id}/transactions", |r| {
+        r.to(users::ledger)
+    }),
     (Method::GET, "/tokens", |r| r.to(tokens::list)),
     (Method::DELETE, "/tokens/{token_id}", |r| {
         r.to(tokens::force_revoke)
@@ -55,7 +59,9 @@ pub fn admin_routes() -> Vec<(Method, &'static str)> {
 #[derive(OpenApi)]
 #[openapi(paths(
     users::list,
+    users::get,
     users::update,
+    users::ledger,
     tokens::list,
     tokens::force_revoke,
     audit::list,

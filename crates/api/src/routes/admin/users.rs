@@ -14,6 +14,7 @@ use crate::extract::{Client, Superuser};
 use crate::money::parse_amount;
 use crate::openapi::problem;
 use crate::openapi::schemas;
+use crate::routes::currency::{EntryResponse, TransactionsQuery};
 use crate::routes::pagination::{PageQuery, PagedResponse};
 use crate::routes::users::UserResponse;
 use crate::state::AppState;
@@ -109,4 +110,53 @@ pub(super) async fn update(
         .update_user(&admin, UserId(user_id.into_inner()), patch, &ctx)
         .await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}",
+    operation_id = "admin_get_user",
+    tag = "admin",
+    summary = "One account",
+    security(("bearer_jwt" = [])),
+    params(("user_id" = Uuid, Path, description = "The account's id")),
+    responses(
+        (status = 200, description = "The account", body = UserResponse),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = PROBLEM_JSON),
+        problem::AdminRefusals,
+    )
+)]
+pub(super) async fn get(
+    state: web::Data<AppState>,
+    _: Superuser,
+    user_id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let user = state.admin.user(UserId(user_id.into_inner())).await?;
+    Ok(HttpResponse::Ok().json(UserResponse::from(&user)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/users/{user_id}/transactions",
+    operation_id = "admin_list_user_transactions",
+    tag = "admin",
+    summary = "An account's ledger, newest first",
+    security(("bearer_jwt" = [])),
+    params(("user_id" = Uuid, Path, description = "The account's id"), PageQuery, TransactionsQuery),
+    responses(
+        (status = 200, description = "One page of entries", body = PagedResponse<EntryResponse>),
+        (status = 404, description = "`user_not_found`", body = Problem, content_type = PROBLEM_JSON),
+        problem::AdminRefusals,
+    )
+)]
+pub(super) async fn ledger(
+    state: web::Data<AppState>,
+    _: Superuser,
+    user_id: web::Path<Uuid>,
+    query: web::Query<TransactionsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (page, kind) = query.parse()?;
+    let user = UserId(user_id.into_inner());
+    let entries = state.admin.ledger(user, kind, page).await?;
+    Ok(page_of(entries, page, EntryResponse::from))
 }
