@@ -33,3 +33,11 @@ ci:
 # (embedded and PostgreSQL + Redis profiles).
 bench:
     bash bench/run.sh
+
+# Seed a database of its own (zenzefi_console_10m) with 10 M audit rows.
+seed-console:
+    bash bench/seed_audit.sh
+
+# Time every API call of the admin console's pages on the seeded database.
+console-pages:
+    bash bench/console_pages.sh

@@ -41,7 +41,10 @@ fn executables() -> Option<(PathBuf, PathBuf)> {
     };
     Some((
         find("CHROMEDRIVER", &["chromedriver"])?,
-        find("CHROME_BIN", &["chromium", "chromium-browser", "google-chrome"])?,
+        find(
+            "CHROME_BIN",
+            &["chromium", "chromium-browser", "google-chrome"],
+        )?,
     ))
 }
 
@@ -74,7 +77,10 @@ impl Browser {
             std::env::temp_dir().join(format!("zz-console-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&downloads).expect("a download directory");
         zenzefi_bootstrap::install_crypto_provider();
-        let http = Client::builder().no_proxy().build().expect("an HTTP client");
+        let http = Client::builder()
+            .no_proxy()
+            .build()
+            .expect("an HTTP client");
         let driver_url = format!("http://127.0.0.1:{port}");
         let mut browser = Self {
             http,
@@ -106,7 +112,9 @@ impl Browser {
         // through the DevTools protocol.
         let allow = json!({ "cmd": "Browser.setDownloadBehavior", "params": {
             "behavior": "allow", "downloadPath": browser.downloads } });
-        browser.command(Method::POST, "/goog/cdp/execute", allow).await;
+        browser
+            .command(Method::POST, "/goog/cdp/execute", allow)
+            .await;
         Some(browser)
     }
 
@@ -206,7 +214,11 @@ impl Browser {
     pub async fn text(&self, css: &str) -> String {
         let element = self.find(css).await;
         let text = self
-            .command(Method::GET, &format!("/element/{element}/text"), Value::Null)
+            .command(
+                Method::GET,
+                &format!("/element/{element}/text"),
+                Value::Null,
+            )
             .await;
         text.as_str().unwrap_or_default().to_owned()
     }
@@ -238,9 +250,7 @@ impl Browser {
     pub async fn screenshot(&self, path: &Path) {
         use base64::Engine as _;
         self.script("window.scrollTo(0, 0);", json!([])).await;
-        let png = self
-            .command(Method::GET, "/screenshot", Value::Null)
-            .await;
+        let png = self.command(Method::GET, "/screenshot", Value::Null).await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(png.as_str().expect("base64 PNG"))
             .expect("a PNG");

@@ -668,7 +668,69 @@ async fn sessions_are_listed_with_owners_and_terminated(backend: Backend) {
     assert_eq!(terminations[0].details["was_active"], true);
 }
 
+/// Walking a list by `next_cursor` visits every row once, in order, and
+/// the user's page and ledger are there for the console.
+async fn lists_page_by_cursor_and_one_user_reads_with_their_ledger(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let (root, root_id) = superuser(&app).await;
+    for name in ["ann", "bob", "cid"] {
+        app.signed_up(&format!("{name}@x.io"), name).await;
+    }
+    let everyone = listed(&app, &root, "/users", &[]).await;
+    let expected: Vec<_> = items(&everyone).iter().map(|u| u["id"].clone()).collect();
+    assert_eq!(expected.len(), 4);
+    assert_eq!(everyone["total_estimated"], false);
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let mut query = vec![("limit", "1")];
+        if !cursor.is_empty() {
+            query.push(("cursor", cursor.as_str()));
+        }
+        let page = listed(&app, &root, "/users", &query).await;
+        assert_eq!(page["total"], 4);
+        seen.extend(items(&page).iter().map(|u| u["id"].clone()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    // The last full page still names a cursor; the page after it is empty.
+    assert_eq!(seen, expected);
+    for bad in [
+        "nope",
+        "1_2",
+        "99999999999999999999999999_00000000-0000-0000-0000-000000000000",
+    ] {
+        let refused = admin_get(&app, &root, "/audit-logs", &[("cursor", bad)]).await;
+        assert_eq!(refused.status(), 422, "{bad}");
+        assert_eq!(problem(refused).await["errors"][0]["field"], "cursor");
+    }
+
+    let me = listed(&app, &root, &format!("/users/{root_id}"), &[]).await;
+    assert_eq!(me["email"], "root@x.io");
+    let patched = patch_user(
+        &app,
+        &root,
+        &root_id,
+        json!({ "currency_balance": "12.00" }),
+    )
+    .await;
+    assert_eq!(patched.status(), 200);
+    let ledger = listed(&app, &root, &format!("/users/{root_id}/transactions"), &[]).await;
+    assert_eq!(ledger["total"], 1);
+    assert_eq!(items(&ledger)[0]["transaction_type"], "adjustment");
+    let unknown = format!("/users/{}", uuid::Uuid::now_v7());
+    let missing = admin_get(&app, &root, &unknown, &[]).await;
+    assert_eq!(problem(missing).await["code"], "user_not_found");
+    let missing = admin_get(&app, &root, &format!("{unknown}/transactions"), &[]).await;
+    assert_eq!(problem(missing).await["code"], "user_not_found");
+}
+
 on_both_backends!(
+    lists_page_by_cursor_and_one_user_reads_with_their_ledger,
     every_admin_route_needs_a_superuser,
     a_balance_change_is_an_adjustment_in_the_ledger_and_the_audit_log,
     an_admin_cannot_lock_themselves_out,

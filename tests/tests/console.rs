@@ -105,7 +105,13 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     browser.screenshot(&screenshot("sign-in")).await;
 
     // A non-superuser is refused with the API's own message.
-    sign_in(&browser, "ann@x.io", "#error", "Superuser permissions required").await;
+    sign_in(
+        &browser,
+        "ann@x.io",
+        "#error",
+        "Superuser permissions required",
+    )
+    .await;
     browser.find("#sign-in").await;
 
     sign_in(&browser, "root@x.io", "#stat-users", "5").await;
@@ -116,7 +122,11 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     let stored = browser
         .script("return [localStorage.length, document.cookie];", json!([]))
         .await;
-    assert_eq!(stored, json!([0, ""]), "the JWT is kept in sessionStorage only");
+    assert_eq!(
+        stored,
+        json!([0, ""]),
+        "the JWT is kept in sessionStorage only"
+    );
 
     // Users: search, then bob's page, then deactivate him.
     browser.click("#nav a[data-page=users]").await;
@@ -163,7 +173,13 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     browser.wait_text("#notice", "no refund").await;
     browser.wait_text("#tokens-range", "0 of 0").await;
     browser.screenshot(&screenshot("tokens")).await;
-    let refused = app.proxied_from(&app.base_url, Method::GET, "echo", carol_token, carol_device);
+    let refused = app.proxied_from(
+        &app.base_url,
+        Method::GET,
+        "echo",
+        carol_token,
+        carol_device,
+    );
     assert_eq!(refused.send().await.unwrap().status(), 401);
 
     // Sessions: only dave's is still live; terminate it.
@@ -176,13 +192,24 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     browser.click("#sessions-list button.danger").await;
     confirm(&browser, "device-dave").await;
     browser.wait_text("#notice", "Session terminated").await;
-    browser.wait_text("#sessions-list", "No live sessions").await;
-    let daves = admin_list(&app, &root, &format!("/sessions?active_only=false&user_id={dave_id}")).await;
+    browser
+        .wait_text("#sessions-list", "No live sessions")
+        .await;
+    let daves = admin_list(
+        &app,
+        &root,
+        &format!("/sessions?active_only=false&user_id={dave_id}"),
+    )
+    .await;
     assert_eq!(daves["items"][0]["is_active"], false, "{daves}");
 
     // Audit: the three actions are there; filters narrow; exports download.
     browser.click("#nav a[data-page=audit]").await;
-    for action in ["admin_user_update", "admin_force_revoke", "admin_session_terminate"] {
+    for action in [
+        "admin_user_update",
+        "admin_force_revoke",
+        "admin_session_terminate",
+    ] {
         browser.wait_text("#audit-list", action).await;
     }
     browser.screenshot(&screenshot("audit")).await;
@@ -244,7 +271,11 @@ async fn downloaded(file: &std::path::Path) -> String {
         {
             return text;
         }
-        assert!(Instant::now() < deadline, "{} was not downloaded", file.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} was not downloaded",
+            file.display()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

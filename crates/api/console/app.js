@@ -311,32 +311,39 @@ async function overviewPage() {
   ];
 }
 
-/** A paged list: filters on top, a table, previous/next below. */
+/**
+ * A paged list: filters on top, a table, previous/next below. Pages are
+ * walked by the API's keyset cursor (deep pages cost what the first does);
+ * the cursors of the pages seen are kept for going back.
+ */
 function pagedList({ id, filters, load, headers, row, empty }) {
-  let offset = 0;
+  let starts = [null];
+  let index = 0;
   const body = el("div", { id: `${id}-list` });
   const status = el("span", { id: `${id}-range` });
-  const prev = el("button", { type: "button", onclick: () => { offset = Math.max(0, offset - PAGE_SIZE); refresh(); } }, "Previous");
-  const next = el("button", { type: "button", onclick: () => { offset += PAGE_SIZE; refresh(); } }, "Next");
+  const prev = el("button", { type: "button", onclick: () => { index = Math.max(0, index - 1); refresh(); } }, "Previous");
+  const next = el("button", { type: "button", onclick: () => { index += 1; refresh(); } }, "Next");
   async function refresh() {
     await guarded(async () => {
-      const page = await load({ limit: PAGE_SIZE, offset });
+      const page = await load({ limit: PAGE_SIZE, cursor: starts[index] || "" });
+      const offset = index * PAGE_SIZE;
       const total = page.total_estimated ? `about ${page.total}` : page.total;
       body.replaceChildren(table(headers, page.items.map(row), empty));
       status.textContent = page.items.length
         ? `${offset + 1}–${offset + page.items.length} of ${total}` : `0 of ${total}`;
-      prev.disabled = offset === 0;
-      next.disabled = offset + page.items.length >= page.total;
+      starts[index + 1] = page.next_cursor;
+      prev.disabled = index === 0;
+      next.disabled = !page.next_cursor;
     });
   }
   const form = el("form", { class: "filters", id: `${id}-filters`, onsubmit: (event) => {
     event.preventDefault();
     clearMessages();
-    offset = 0;
+    starts = [null];
+    index = 0;
     refresh();
   } }, filters, el("button", { type: "submit", class: "primary" }, "Apply"));
-  return { nodes: [form, body, el("div", { class: "pager" }, prev, next, status)], refresh,
-    restart: () => { offset = 0; return refresh(); } };
+  return { nodes: [form, body, el("div", { class: "pager" }, prev, next, status)], refresh };
 }
 
 function userLink(id, label) {

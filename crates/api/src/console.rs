@@ -41,10 +41,14 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 
 /// The console's routes as `(method, path)`, as the router has them.
 pub fn routes() -> Vec<(Method, String)> {
-    [PREFIX.to_owned(), format!("{PREFIX}/"), format!("{PREFIX}/{{file}}")]
-        .into_iter()
-        .map(|path| (Method::GET, path))
-        .collect()
+    [
+        PREFIX.to_owned(),
+        format!("{PREFIX}/"),
+        format!("{PREFIX}/{{file}}"),
+    ]
+    .into_iter()
+    .map(|path| (Method::GET, path))
+    .collect()
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

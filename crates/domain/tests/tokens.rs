@@ -261,6 +261,7 @@ async fn refunds_follow_the_unused_share_rounded_down() {
             Page {
                 limit: 100,
                 offset: 0,
+                ..Page::default()
             },
         )
         .await

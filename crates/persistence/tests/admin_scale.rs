@@ -182,6 +182,7 @@ async fn a_million_audit_rows_on_postgres_page_fast_export_flat_and_delete_in_ba
             Page {
                 limit: 1,
                 offset: 0,
+                ..Page::default()
             },
         )
         .await

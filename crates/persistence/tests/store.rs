@@ -154,6 +154,7 @@ async fn concurrent_purchases_on_postgres_never_overdraw() {
             Page {
                 limit: 100,
                 offset: 0,
+                ..Page::default()
             },
         )
         .await
@@ -333,6 +334,7 @@ async fn record_activity_of_500_sessions_on_postgres_lands_whole() {
             Page {
                 limit: 1000,
                 offset: 0,
+                ..Page::default()
             },
         )
         .await

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use zenzefi_domain::page::{Page, Paged};
+use zenzefi_domain::page::{Cursor, Keyed, Page, Paged};
 use zenzefi_domain::validation::ValidationErrors;
 
 /// Read as text so that a non-number is a 422 like an out-of-range one;
@@ -36,23 +36,66 @@ impl PageQuery {
     }
 }
 
+/// The operators' lists also page by keyset: deep pages cost what the
+/// first one does.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CursorQuery {
+    /// A `next_cursor` of the previous page: the rows after it (then
+    /// `offset` counts from there).
+    #[param(
+        pattern = r"^-?[0-9]{1,19}_[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
+    cursor: Option<String>,
+}
+
+impl CursorQuery {
+    pub fn parse(&self) -> Result<Option<Cursor>, ValidationErrors> {
+        self.cursor.as_deref().map(Cursor::parse).transpose()
+    }
+}
+
 /// One page of a list, newest first.
 #[derive(Serialize, ToSchema)]
 pub struct PagedResponse<T> {
     items: Vec<T>,
-    /// Matching items on all pages.
+    /// Matching items on all pages; see `total_estimated`.
     total: u64,
+    /// `true` when `total` is the database's estimate: an unfiltered
+    /// operators' list of a very large table is not counted on every page.
+    total_estimated: bool,
     limit: u32,
     offset: u64,
+    /// Pass as `cursor` for the next page (operators' lists); `null` when
+    /// this page is the last or the list has no cursor.
+    next_cursor: Option<String>,
 }
 
 impl<T> PagedResponse<T> {
     pub fn new<D>(paged: Paged<D>, page: Page, item: impl FnMut(D) -> T) -> Self {
+        Self::with_cursor(paged, page, None, item)
+    }
+
+    /// A page of a list that pages by cursor too.
+    pub fn keyed<D: Keyed>(paged: Paged<D>, page: Page, item: impl FnMut(D) -> T) -> Self {
+        let full = paged.items.len() == page.limit as usize;
+        let next = paged.items.last().filter(|_| full).map(Keyed::cursor);
+        Self::with_cursor(paged, page, next, item)
+    }
+
+    fn with_cursor<D>(
+        paged: Paged<D>,
+        page: Page,
+        next: Option<Cursor>,
+        item: impl FnMut(D) -> T,
+    ) -> Self {
         Self {
             items: paged.items.into_iter().map(item).collect(),
             total: paged.total,
+            total_estimated: paged.estimated,
             limit: page.limit,
             offset: page.offset,
+            next_cursor: next.map(|cursor| cursor.encode()),
         }
     }
 }

@@ -4,9 +4,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::{AuditAction, AuditEntry, ResourceType};
+use crate::page::{Cursor, Keyed};
 use crate::session::ProxySession;
 use crate::token::{AccessToken, TokenId};
-use crate::user::UserId;
+use crate::user::{User, UserId};
 
 /// `search`: a case-insensitive substring of email or username, matched
 /// literally (`%`, `_` and `\` are not wildcards).
@@ -67,4 +68,41 @@ pub struct AuditRecord {
 pub struct SessionRecord {
     pub session: ProxySession,
     pub owner: Owner,
+}
+
+/// The operators' lists are newest first by these keys, ties by id.
+impl Keyed for User {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.created_at,
+            id: self.id.0,
+        }
+    }
+}
+
+impl Keyed for TokenRecord {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.token.created_at,
+            id: self.token.id.0,
+        }
+    }
+}
+
+impl Keyed for AuditRecord {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.entry.created_at,
+            id: self.entry.id,
+        }
+    }
+}
+
+impl Keyed for SessionRecord {
+    fn cursor(&self) -> Cursor {
+        Cursor {
+            at: self.session.started_at,
+            id: self.session.id.0,
+        }
+    }
 }

@@ -14,7 +14,7 @@ use zenzefi_domain::admin::{
 };
 use zenzefi_domain::audit::AuditEntry;
 use zenzefi_domain::ledger::{EntryKind, EntryStatus};
-use zenzefi_domain::page::{Page, Paged};
+use zenzefi_domain::page::{Keyed, Page, Paged};
 use zenzefi_domain::ports::{AdminQueries, RetentionStore};
 use zenzefi_domain::user::{User, UserId};
 
@@ -26,14 +26,17 @@ const EXPORT_BATCH: usize = 1_000;
 /// Where an export continues: after this `(created_at, id)`.
 type Key = (OffsetDateTime, Uuid);
 
-fn paged<T>(items: Vec<T>, page: Page) -> Paged<T> {
+/// One page of `items` (newest first): past the page's cursor if any,
+/// then past its offset. The total ignores the cursor, as in SQL.
+fn paged<T: Keyed>(items: Vec<T>, page: Page) -> Paged<T> {
     let total = items.len() as u64;
     let items = items
         .into_iter()
+        .filter(|item| page.after.is_none_or(|after| item.cursor() < after))
         .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
         .take(page.limit as usize)
         .collect();
-    Paged { items, total }
+    Paged::exact(items, total)
 }
 
 /// A case-insensitive substring test: no character is a wildcard.
@@ -122,12 +125,12 @@ impl State {
     }
 
     fn list_audit(&self, filter: &AuditFilter, page: Page) -> Paged<AuditRecord> {
-        let entries = self.audit_newest_first(filter, None);
-        let Paged { items, total } = paged(entries, page);
-        Paged {
-            items: items.into_iter().map(|e| self.audit_record(e)).collect(),
-            total,
-        }
+        let records = self
+            .audit_newest_first(filter, None)
+            .into_iter()
+            .map(|e| self.audit_record(e))
+            .collect();
+        paged(records, page)
     }
 
     fn audit_batch(&self, filter: &AuditFilter, after: Option<Key>) -> Vec<AuditRecord> {

@@ -66,7 +66,7 @@ impl State {
             .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
             .take(page.limit as usize)
             .collect();
-        Paged { items, total }
+        Paged::exact(items, total)
     }
 
     /// Adds `delta` when `allowed` says so of the current balance.

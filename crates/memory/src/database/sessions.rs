@@ -45,7 +45,7 @@ impl State {
             .skip(usize::try_from(page.offset).unwrap_or(usize::MAX))
             .take(page.limit as usize)
             .collect();
-        Paged { items, total }
+        Paged::exact(items, total)
     }
 
     fn end_session(&mut self, id: SessionId, reason: EndReason, now: OffsetDateTime) -> bool {

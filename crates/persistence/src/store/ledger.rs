@@ -110,7 +110,7 @@ impl<C: ConnectionTrait + Send + Sync> LedgerStore for SeaStore<C> {
             .await
             .map_err(port_error)?;
         let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
-        Ok(Paged { items, total })
+        Ok(Paged::exact(items, total))
     }
 
     async fn adjust_balance(&self, user: UserId, delta: Money) -> Result<Option<Money>, PortError> {

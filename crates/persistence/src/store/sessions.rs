@@ -232,7 +232,7 @@ impl<C: ConnectionTrait + TransactionTrait + Send + Sync> SessionStore for SeaSt
             .await
             .map_err(port_error)?;
         let items = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
-        Ok(Paged { items, total })
+        Ok(Paged::exact(items, total))
     }
 
     async fn end_session(

@@ -4,7 +4,7 @@
 
 use time::{Duration, OffsetDateTime};
 use zenzefi_domain::admin::{Owner, SessionFilter, TokenFilter, TokenRecord, UserFilter};
-use zenzefi_domain::page::{Page, Paged};
+use zenzefi_domain::page::{Keyed, Page, Paged};
 use zenzefi_domain::ports::Database;
 use zenzefi_domain::session::{ProxySession, SessionActivity};
 use zenzefi_domain::token::AccessToken;
@@ -105,10 +105,22 @@ pub async fn users_are_newest_first_filtered_by_activity_and_paged_with_a_total(
     let page = Page {
         limit: 1,
         offset: 1,
+        ..Page::default()
     };
     let second = db.list_users(&UserFilter::default(), page).await.unwrap();
     assert_eq!(second.total, 3);
-    assert_eq!(second.items, [mid]);
+    assert_eq!(second.items, [mid.clone()]);
+    let after_mid = Page {
+        limit: 5,
+        offset: 0,
+        after: Some(mid.cursor()),
+    };
+    let rest = db
+        .list_users(&UserFilter::default(), after_mid)
+        .await
+        .unwrap();
+    assert_eq!((rest.total, rest.items.len()), (3, 1));
+    assert_eq!(rest.items[0].username.as_str(), "old");
 }
 
 pub async fn tokens_carry_owner_and_last_use_and_filter_by_user_and_usability(
@@ -181,6 +193,7 @@ pub async fn tokens_carry_owner_and_last_use_and_filter_by_user_and_usability(
     let page = Page {
         limit: 1,
         offset: 1,
+        ..Page::default()
     };
     let found = db.list_tokens(&of_ann, page).await.unwrap();
     assert_eq!((ids(&found), found.total), (vec![revoked.id], 3));
@@ -250,6 +263,7 @@ pub async fn sessions_filter_by_liveness_user_and_token_with_the_owner(
             Page {
                 limit: 1,
                 offset: 0,
+                ..Page::default()
             },
         )
         .await

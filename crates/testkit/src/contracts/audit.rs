@@ -11,7 +11,7 @@ use uuid::Uuid;
 use zenzefi_domain::RequestContext;
 use zenzefi_domain::admin::{AuditFilter, AuditRecord};
 use zenzefi_domain::audit::{AuditAction, AuditEntry, ResourceType};
-use zenzefi_domain::page::Page;
+use zenzefi_domain::page::{Keyed, Page};
 use zenzefi_domain::ports::Database;
 use zenzefi_domain::user::{User, UserId};
 
@@ -132,10 +132,34 @@ pub async fn audit_is_newest_first_filtered_with_the_actor_and_a_total(
     let page = Page {
         limit: 2,
         offset: 2,
+        ..Page::default()
     };
     let second_page = db.list_audit(&AuditFilter::default(), page).await.unwrap();
     assert_eq!(second_page.total, 5);
     assert_eq!(ids(&second_page.items), [tie.id, login.id]);
+
+    // The same page by cursor: after the first page's last row, ties of
+    // its instant included; the total still counts every page.
+    let first = Page {
+        limit: 2,
+        ..Page::default()
+    };
+    let first_page = db.list_audit(&AuditFilter::default(), first).await.unwrap();
+    let after = first_page.items.last().map(Keyed::cursor);
+    let by_cursor = Page { after, ..first };
+    let by_cursor = db
+        .list_audit(&AuditFilter::default(), by_cursor)
+        .await
+        .unwrap();
+    assert_eq!(ids(&by_cursor.items), ids(&second_page.items));
+    assert_eq!((by_cursor.total, by_cursor.estimated), (5, false));
+    let last = by_cursor.items.last().map(Keyed::cursor);
+    let rest = Page {
+        after: last,
+        ..first
+    };
+    let rest = db.list_audit(&AuditFilter::default(), rest).await.unwrap();
+    assert_eq!(rest.items.len(), 1, "the fifth row only");
 }
 
 /// `n` entries by `actor`, two per instant (so that batch edges fall

@@ -131,6 +131,7 @@ pub async fn a_users_entries_are_newest_first_filtered_by_kind_and_paged(
     let window = Page {
         limit: 2,
         offset: 1,
+        ..Page::default()
     };
     let page = db.entries_of_user(ann.id, None, window).await.unwrap();
     assert_eq!(page.total, 5);
@@ -147,6 +148,7 @@ pub async fn a_users_entries_are_newest_first_filtered_by_kind_and_paged(
     let past_the_end = Page {
         limit: 10,
         offset: 10,
+        ..Page::default()
     };
     let empty = db
         .entries_of_user(ann.id, None, past_the_end)

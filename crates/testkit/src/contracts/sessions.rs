@@ -403,6 +403,7 @@ pub async fn a_users_sessions_are_newest_first_and_paged_with_a_total(
     let window = Page {
         limit: 2,
         offset: 1,
+        ..Page::default()
     };
     let page = db.sessions_of_user(ann.id, window).await.unwrap();
     assert_eq!(page.total, 4);

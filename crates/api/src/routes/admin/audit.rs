@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::extract::Superuser;
 use crate::openapi::problem;
 use crate::openapi::schemas;
-use crate::routes::pagination::{PageQuery, PagedResponse};
+use crate::routes::pagination::{CursorQuery, PageQuery, PagedResponse};
 use crate::state::AppState;
 
 /// Records encoded into one chunk of the download, when that many are ready.
@@ -121,7 +121,7 @@ impl FilterQuery {
     tag = "admin",
     summary = "The audit trail, newest first",
     security(("bearer_jwt" = [])),
-    params(PageQuery, FilterQuery),
+    params(PageQuery, CursorQuery, FilterQuery),
     responses(
         (status = 200, description = "One page of entries", body = PagedResponse<AuditResponse>),
         problem::AdminRefusals,

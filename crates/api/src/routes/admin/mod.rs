@@ -16,10 +16,10 @@ use time::format_description::well_known::Rfc3339;
 use utoipa::{OpenApi, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::admin::Owner;
-use zenzefi_domain::page::{Page, Paged};
+use zenzefi_domain::page::{Keyed, Page, Paged};
 use zenzefi_domain::validation::ValidationErrors;
 
-use super::pagination::{PageQuery, PagedResponse};
+use super::pagination::{CursorQuery, PageQuery, PagedResponse};
 use super::{Endpoint, resources};
 use crate::extract::require_superuser;
 
@@ -98,12 +98,14 @@ impl From<Option<Owner>> for OwnerFields {
 }
 
 /// A listing's query: the page, and the listing's own filters beside it.
-/// An operation documents it as `params(PageQuery, F)`: IntoParams cannot
+/// An operation documents it as `params(PageQuery, CursorQuery, F)`: IntoParams cannot
 /// flatten.
 #[derive(Deserialize)]
 struct Listing<F> {
     #[serde(flatten)]
     page: PageQuery,
+    #[serde(flatten)]
+    cursor: CursorQuery,
     #[serde(flatten)]
     filters: F,
 }
@@ -116,16 +118,21 @@ impl<F> Listing<F> {
         read: impl FnOnce(&F, &mut Checked) -> T,
     ) -> Result<(Page, T), ValidationErrors> {
         let mut checked = Checked::default();
-        let page = checked.page(&self.page);
+        let page = checked.page(&self.page, &self.cursor);
         let filters = read(&self.filters, &mut checked);
         checked.done()?;
         Ok((page, filters))
     }
 }
 
-/// A listing's answer: one page of rows, each shown as `item` makes it.
-fn page_of<D, T: Serialize>(rows: Paged<D>, page: Page, item: impl FnMut(D) -> T) -> HttpResponse {
-    HttpResponse::Ok().json(PagedResponse::new(rows, page, item))
+/// A listing's answer: one page of rows, each shown as `item` makes it,
+/// and the cursor of the next.
+fn page_of<D: Keyed, T: Serialize>(
+    rows: Paged<D>,
+    page: Page,
+    item: impl FnMut(D) -> T,
+) -> HttpResponse {
+    HttpResponse::Ok().json(PagedResponse::keyed(rows, page, item))
 }
 
 /// Query values read into typed ones, every problem collected so that a
@@ -135,11 +142,16 @@ fn page_of<D, T: Serialize>(rows: Paged<D>, page: Page, item: impl FnMut(D) -> T
 struct Checked(ValidationErrors);
 
 impl Checked {
-    fn page(&mut self, query: &PageQuery) -> Page {
-        query.parse().unwrap_or_else(|errors| {
+    fn page(&mut self, query: &PageQuery, cursor: &CursorQuery) -> Page {
+        let page = query.parse().unwrap_or_else(|errors| {
             self.0.0.extend(errors.0);
             Page::default()
-        })
+        });
+        let after = cursor.parse().unwrap_or_else(|errors| {
+            self.0.0.extend(errors.0);
+            None
+        });
+        Page { after, ..page }
     }
 
     fn uuid(&mut self, field: &'static str, raw: Option<&str>) -> Option<Uuid> {

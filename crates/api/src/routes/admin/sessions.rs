@@ -13,7 +13,7 @@ use super::{Listing, OwnerFields, page_of};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, Superuser};
 use crate::openapi::problem;
-use crate::routes::pagination::{PageQuery, PagedResponse};
+use crate::routes::pagination::{CursorQuery, PageQuery, PagedResponse};
 use crate::routes::sessions::SessionResponse;
 use crate::state::AppState;
 
@@ -56,7 +56,7 @@ pub(super) struct SessionQuery {
     tag = "admin",
     summary = "Every user's proxy sessions, newest first",
     security(("bearer_jwt" = [])),
-    params(PageQuery, SessionQuery),
+    params(PageQuery, CursorQuery, SessionQuery),
     responses(
         (status = 200, description = "One page of sessions", body = PagedResponse<AdminSessionResponse>),
         problem::AdminRefusals,

@@ -13,7 +13,7 @@ use super::{Listing, OwnerFields, page_of};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, Superuser};
 use crate::openapi::problem;
-use crate::routes::pagination::{PageQuery, PagedResponse};
+use crate::routes::pagination::{CursorQuery, PageQuery, PagedResponse};
 use crate::routes::tokens::TokenResponse;
 use crate::state::AppState;
 
@@ -61,7 +61,7 @@ pub(super) struct TokenQuery {
     summary = "Every user's tokens, newest first",
     description = "Prefixes only: the secret is never stored.",
     security(("bearer_jwt" = [])),
-    params(PageQuery, TokenQuery),
+    params(PageQuery, CursorQuery, TokenQuery),
     responses(
         (status = 200, description = "One page of tokens", body = PagedResponse<AdminTokenResponse>),
         problem::AdminRefusals,

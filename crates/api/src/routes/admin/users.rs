@@ -15,7 +15,7 @@ use crate::money::parse_amount;
 use crate::openapi::problem;
 use crate::openapi::schemas;
 use crate::routes::currency::{EntryResponse, TransactionsQuery};
-use crate::routes::pagination::{PageQuery, PagedResponse};
+use crate::routes::pagination::{CursorQuery, PageQuery, PagedResponse};
 use crate::routes::users::UserResponse;
 use crate::state::AppState;
 
@@ -37,7 +37,7 @@ pub(super) struct UserQuery {
     tag = "admin",
     summary = "Every account, newest first",
     security(("bearer_jwt" = [])),
-    params(PageQuery, UserQuery),
+    params(PageQuery, CursorQuery, UserQuery),
     responses(
         (status = 200, description = "One page of accounts", body = PagedResponse<UserResponse>),
         problem::AdminRefusals,
@@ -158,5 +158,5 @@ pub(super) async fn ledger(
     let (page, kind) = query.parse()?;
     let user = UserId(user_id.into_inner());
     let entries = state.admin.ledger(user, kind, page).await?;
-    Ok(page_of(entries, page, EntryResponse::from))
+    Ok(HttpResponse::Ok().json(PagedResponse::new(entries, page, EntryResponse::from)))
 }

@@ -3,23 +3,22 @@
 //! batch on the pool.
 
 use std::collections::VecDeque;
+use std::sync::LazyLock;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use sea_orm::sea_query::{Expr, ExprTrait, Order};
+use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, Iterable,
-    JoinType, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
+    JoinType, QueryFilter, QueryResult, QuerySelect, QueryTrait, Select,
 };
-use time::OffsetDateTime;
-use uuid::Uuid;
 use zenzefi_domain::admin::{AuditFilter, AuditRecord};
 use zenzefi_domain::audit::{AuditAction, AuditEntry, ResourceType};
-use zenzefi_domain::page::{Page, Paged};
+use zenzefi_domain::page::{Cursor, Keyed, Page, Paged};
 use zenzefi_domain::user::UserId;
 use zenzefi_domain::{PortError, RequestContext};
 
-use super::{owner_of, page_with_total, with_owner};
+use super::{Keyset, owner_of, page_with_total, with_owner};
 use crate::entities::audit_logs::{self, Column, Entity};
 use crate::errors::{corrupt_row, port_error};
 use crate::ip::ip_text;
@@ -36,15 +35,14 @@ pub(super) async fn list(
 ) -> Result<Paged<AuditRecord>, PortError> {
     let backend = db.conn.get_database_backend();
     let condition = matching(backend, filter);
-    let (rows, total) = page_with_total(
-        db,
-        newest_first(backend, condition.clone()),
-        page,
-        condition,
-    )
-    .await?;
+    let rows = with_actor(backend, condition.clone());
+    let (rows, total, estimated) = page_with_total(db, rows, &KEYSET, page, condition).await?;
     let items = rows.iter().map(to_record).collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    Ok(Paged {
+        items,
+        total,
+        estimated,
+    })
 }
 
 pub(super) fn export(
@@ -73,7 +71,7 @@ pub(super) fn export(
 struct Export {
     db: SeaDatabase,
     filter: AuditFilter,
-    after: Option<(OffsetDateTime, Uuid)>,
+    after: Option<Cursor>,
     buffer: VecDeque<AuditRecord>,
     exhausted: bool,
 }
@@ -82,10 +80,11 @@ impl Export {
     async fn fetch_batch(&mut self) -> Result<(), PortError> {
         let backend = self.db.conn.get_database_backend();
         let mut condition = matching(backend, &self.filter);
-        if let Some((at, id)) = self.after {
-            condition = condition.add(after_key(backend, at, id));
+        if let Some(cursor) = self.after {
+            condition = condition.add(KEYSET.after(backend, cursor));
         }
-        let query = newest_first(backend, condition)
+        let query = KEYSET
+            .order(backend, with_actor(backend, condition))
             .limit(EXPORT_BATCH)
             .into_query();
         let rows = self.db.conn.query_all(&query).await.map_err(port_error)?;
@@ -94,22 +93,10 @@ impl Export {
             self.buffer.push_back(to_record(row)?);
         }
         if let Some(last) = self.buffer.back() {
-            self.after = Some((last.entry.created_at, last.entry.id));
+            self.after = Some(last.cursor());
         }
         Ok(())
     }
-}
-
-/// Rows after `(at, id)` in newest-first order. The redundant `created_at
-/// <= at` gives PostgreSQL an index range to start from.
-fn after_key(backend: DbBackend, at: OffsetDateTime, id: Uuid) -> Condition {
-    let created = || timestamps::column(backend, (Entity, Column::CreatedAt));
-    let at = || timestamps::value(backend, at);
-    Condition::all().add(created().lte(at())).add(
-        Condition::any()
-            .add(created().lt(at()))
-            .add(Expr::col((Entity, Column::Id)).lt(id)),
-    )
 }
 
 fn matching(backend: DbBackend, filter: &AuditFilter) -> Condition {
@@ -139,22 +126,20 @@ fn matching(backend: DbBackend, filter: &AuditFilter) -> Condition {
         )
 }
 
+/// Newest first; ties of `created_at` are broken by id, so that the order
+/// is total and a keyset continues exactly where the previous batch or
+/// page stopped.
+static KEYSET: LazyLock<Keyset> =
+    LazyLock::new(|| Keyset::new((Entity, Column::CreatedAt), (Entity, Column::Id)));
+
 /// Matching rows with the IP as text and the actor's email and username
-/// (a LEFT JOIN: anonymous rows have no actor), newest first. Ties of
-/// `created_at` are broken by id, so that the order is total and a keyset
-/// continues exactly where the previous batch stopped.
-fn newest_first(backend: DbBackend, condition: Condition) -> Select<Entity> {
+/// (a LEFT JOIN: anonymous rows have no actor).
+fn with_actor(backend: DbBackend, condition: Condition) -> Select<Entity> {
     let rows = Entity::find()
         .select_only()
         .columns(Column::iter().filter(|c| !matches!(c, Column::IpAddress)))
         .expr_as(ip_text(backend, (Entity, Column::IpAddress)), "ip_address");
-    with_owner(rows, Column::UserId, JoinType::LeftJoin)
-        .filter(condition)
-        .order_by(
-            timestamps::column(backend, (Entity, Column::CreatedAt)),
-            Order::Desc,
-        )
-        .order_by_desc(Column::Id)
+    with_owner(rows, Column::UserId, JoinType::LeftJoin).filter(condition)
 }
 
 /// An entry rebuilt from the columns `append_audit` wrote.

@@ -2,27 +2,23 @@
 //! first, with the total of every page and (for tokens and sessions) the
 //! owner's email and username from one join.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Func, IntoColumnRef, LikeExpr, Order};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryOrder,
-};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, IntoColumnRef, LikeExpr};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, FromQueryResult, JoinType, QueryFilter};
 use zenzefi_domain::PortError;
 use zenzefi_domain::admin::{SessionFilter, SessionRecord, TokenFilter, TokenRecord, UserFilter};
 use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::user::User;
 
-use super::{page_with_total, required_owner, with_owner};
+use super::{Keyset, page_with_total, required_owner, with_owner};
 use crate::entities::{access_tokens, proxy_sessions, users};
 use crate::errors::port_error;
 use crate::store::{SeaDatabase, sessions, tokens};
-use crate::timestamps;
 
 pub(super) async fn users(
     db: &SeaDatabase,
     filter: &UserFilter,
     page: Page,
 ) -> Result<Paged<User>, PortError> {
-    let backend = db.conn.get_database_backend();
     let condition = Condition::all()
         .add_option(filter.search.as_deref().map(|search| {
             let pattern = contains_pattern(search);
@@ -35,15 +31,13 @@ pub(super) async fn users(
                 .is_active
                 .map(|active| users::Column::IsActive.eq(active)),
         );
-    let select = users::Entity::find()
-        .filter(condition.clone())
-        .order_by(
-            timestamps::column(backend, (users::Entity, users::Column::CreatedAt)),
-            Order::Desc,
-        )
-        // Rows of the same instant: ids are UUIDv7, later ones first.
-        .order_by_desc(users::Column::Id);
-    let (rows, total) = page_with_total(db, select, page, condition).await?;
+    let select = users::Entity::find().filter(condition.clone());
+    // Rows of the same instant: ids are UUIDv7, later ones first.
+    let keyset = Keyset::new(
+        (users::Entity, users::Column::CreatedAt),
+        (users::Entity, users::Column::Id),
+    );
+    let (rows, total, estimated) = page_with_total(db, select, &keyset, page, condition).await?;
     let items = rows
         .iter()
         .map(|row| {
@@ -51,7 +45,11 @@ pub(super) async fn users(
             crate::store::users::to_domain(stored)
         })
         .collect::<Result<_, _>>()?;
-    Ok(Paged { items, total })
+    Ok(Paged {
+        items,
+        total,
+        estimated,
+    })
 }
 
 pub(super) async fn tokens(
@@ -72,16 +70,12 @@ pub(super) async fn tokens(
         access_tokens::Column::UserId,
         JoinType::InnerJoin,
     )
-    .filter(condition.clone())
-    .order_by(
-        timestamps::column(
-            backend,
-            (access_tokens::Entity, access_tokens::Column::CreatedAt),
-        ),
-        Order::Desc,
-    )
-    .order_by_desc(access_tokens::Column::Id);
-    let (rows, total) = page_with_total(db, select, page, condition).await?;
+    .filter(condition.clone());
+    let keyset = Keyset::new(
+        (access_tokens::Entity, access_tokens::Column::CreatedAt),
+        (access_tokens::Entity, access_tokens::Column::Id),
+    );
+    let (rows, total, estimated) = page_with_total(db, select, &keyset, page, condition).await?;
     let items = rows
         .iter()
         .map(|row| {
@@ -94,7 +88,11 @@ pub(super) async fn tokens(
             })
         })
         .collect::<Result<_, PortError>>()?;
-    Ok(Paged { items, total })
+    Ok(Paged {
+        items,
+        total,
+        estimated,
+    })
 }
 
 pub(super) async fn sessions(
@@ -113,13 +111,9 @@ pub(super) async fn sessions(
         Column::UserId,
         JoinType::InnerJoin,
     )
-    .filter(condition.clone())
-    .order_by(
-        timestamps::column(backend, (Entity, Column::StartedAt)),
-        Order::Desc,
-    )
-    .order_by_desc(Column::Id);
-    let (rows, total) = page_with_total(db, select, page, condition).await?;
+    .filter(condition.clone());
+    let keyset = Keyset::new((Entity, Column::StartedAt), (Entity, Column::Id));
+    let (rows, total, estimated) = page_with_total(db, select, &keyset, page, condition).await?;
     let items = rows
         .iter()
         .map(|row| {
@@ -130,7 +124,11 @@ pub(super) async fn sessions(
             })
         })
         .collect::<Result<_, PortError>>()?;
-    Ok(Paged { items, total })
+    Ok(Paged {
+        items,
+        total,
+        estimated,
+    })
 }
 
 /// `lower(col) LIKE pattern ESCAPE '\'`, on both backends.

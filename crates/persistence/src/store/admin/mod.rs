@@ -8,10 +8,12 @@ mod retention;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use sea_orm::sea_query::{Expr, Func, IntoTableRef, Query};
+use sea_orm::sea_query::{
+    ColumnRef, Expr, ExprTrait, Func, IntoColumnRef, IntoTableRef, Order, Query,
+};
 use sea_orm::{
-    Condition, ConnectionTrait, EntityTrait, JoinType, QueryResult, QuerySelect, QueryTrait,
-    RelationDef, Select,
+    Condition, ConnectionTrait, DbBackend, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QueryResult, QuerySelect, QueryTrait, RelationDef, Select, Statement,
 };
 use time::OffsetDateTime;
 use zenzefi_domain::PortError;
@@ -19,13 +21,14 @@ use zenzefi_domain::admin::{
     AuditFilter, AuditRecord, Owner, SessionFilter, SessionRecord, TokenFilter, TokenRecord,
     UserFilter,
 };
-use zenzefi_domain::page::{Page, Paged};
+use zenzefi_domain::page::{Cursor, Page, Paged};
 use zenzefi_domain::ports::{AdminQueries, RetentionStore};
 use zenzefi_domain::user::User;
 
 use super::SeaDatabase;
 use crate::entities::users;
 use crate::errors::{corrupt_row, port_error};
+use crate::timestamps;
 
 /// Column aliases of the owner's fields in joined rows.
 const OWNER_EMAIL: &str = "owner_email";
@@ -89,25 +92,108 @@ impl RetentionStore for SeaDatabase {
     }
 }
 
-/// One `page` of `select` and how many rows `condition` matches in all.
+/// Above this many rows (by PostgreSQL's statistics) an unfiltered list
+/// reports the estimate instead of counting every row for every page.
+const ESTIMATE_ABOVE: u64 = 100_000;
+
+/// The columns a list is ordered by, newest first: a time, ties by id.
+#[derive(Clone)]
+struct Keyset {
+    at: ColumnRef,
+    id: ColumnRef,
+}
+
+impl Keyset {
+    fn new(at: impl IntoColumnRef, id: impl IntoColumnRef) -> Self {
+        Self {
+            at: at.into_column_ref(),
+            id: id.into_column_ref(),
+        }
+    }
+
+    fn time(&self, backend: DbBackend) -> Expr {
+        timestamps::column(backend, self.at.clone())
+    }
+
+    /// Rows strictly after `cursor` in newest-first order. The redundant
+    /// `at <= cursor.at` gives PostgreSQL an index range to start from.
+    fn after(&self, backend: DbBackend, cursor: Cursor) -> Condition {
+        let at = || timestamps::value(backend, cursor.at);
+        Condition::all().add(self.time(backend).lte(at())).add(
+            Condition::any()
+                .add(self.time(backend).lt(at()))
+                .add(Expr::col(self.id.clone()).lt(cursor.id)),
+        )
+    }
+
+    /// `select` newest first.
+    fn order<E: EntityTrait>(&self, backend: DbBackend, select: Select<E>) -> Select<E> {
+        select
+            .order_by(self.time(backend), Order::Desc)
+            .order_by(Expr::col(self.id.clone()), Order::Desc)
+    }
+}
+
+/// One `page` of `select` (ordered by `keyset`, continuing after the
+/// page's cursor if any) and how many rows `condition` matches in all.
 /// Two connections: the page and the count cost their maximum, not their
 /// sum (SQLite's single connection runs them one after the other).
 async fn page_with_total<E: EntityTrait>(
     db: &SeaDatabase,
     select: Select<E>,
+    keyset: &Keyset,
     page: Page,
     condition: Condition,
-) -> Result<(Vec<QueryResult>, u64), PortError> {
-    let query = select
+) -> Result<(Vec<QueryResult>, u64, bool), PortError> {
+    let backend = db.conn.get_database_backend();
+    let select = match page.after {
+        Some(cursor) => select.filter(keyset.after(backend, cursor)),
+        None => select,
+    };
+    let query = keyset
+        .order(backend, select)
         .limit(u64::from(page.limit))
         .offset(page.offset)
         .into_query();
-    futures::try_join!(
+    let (rows, (total, estimated)) = futures::try_join!(
         async { db.conn.query_all(&query).await.map_err(port_error) },
         // Each listed row belongs to one row of E (the owner join is to
         // a required foreign key), so the count needs no join.
-        count_where(db, E::default(), condition),
-    )
+        total(db, E::default(), condition),
+    )?;
+    Ok((rows, total, estimated))
+}
+
+/// The rows `condition` matches: counted, or for an unfiltered list of a
+/// big PostgreSQL table the planner's estimate (`true`).
+async fn total<E: EntityTrait>(
+    db: &SeaDatabase,
+    table: E,
+    condition: Condition,
+) -> Result<(u64, bool), PortError> {
+    if condition.is_empty() && db.conn.get_database_backend() == DbBackend::Postgres {
+        let estimate = estimated_rows(db, table.table_name()).await?;
+        if let Some(rows) = estimate.filter(|rows| *rows > ESTIMATE_ABOVE) {
+            return Ok((rows, true));
+        }
+    }
+    Ok((count_where(db, table, condition).await?, false))
+}
+
+/// `pg_class.reltuples`, kept by ANALYZE and autovacuum; `None` before
+/// the table was first analysed.
+async fn estimated_rows(db: &SeaDatabase, table: &str) -> Result<Option<u64>, PortError> {
+    let query = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT reltuples::bigint AS n FROM pg_class WHERE oid = to_regclass($1)",
+        [table.into()],
+    );
+    let row = db.conn.query_one_raw(query).await.map_err(port_error)?;
+    let rows: Option<i64> = match row {
+        Some(row) => row.try_get("", "n").map_err(port_error)?,
+        None => None,
+    };
+    Ok(rows.and_then(|n| u64::try_from(n).ok()))
 }
 
 /// `SELECT COUNT(*) FROM table WHERE condition`, without the sub-select
