@@ -61,8 +61,8 @@ pub struct PagedResponse<T> {
     items: Vec<T>,
     /// Matching items on all pages; see `total_estimated`.
     total: u64,
-    /// `true` when `total` is the database's estimate: an unfiltered
-    /// operators' list of a very large table is not counted on every page.
+    /// `true` when `total` is the database's estimate: on PostgreSQL a
+    /// list counts at most 10 000 matching rows, not millions per page.
     total_estimated: bool,
     limit: u32,
     offset: u64,

@@ -9,7 +9,8 @@ mod retention;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use sea_orm::sea_query::{
-    ColumnRef, Expr, ExprTrait, Func, IntoColumnRef, IntoTableRef, Order, Query,
+    ColumnRef, Expr, ExprTrait, Func, IntoColumnRef, IntoTableRef, Order, PostgresQueryBuilder,
+    Query,
 };
 use sea_orm::{
     Condition, ConnectionTrait, DbBackend, EntityTrait, JoinType, QueryFilter, QueryOrder,
@@ -92,9 +93,10 @@ impl RetentionStore for SeaDatabase {
     }
 }
 
-/// Above this many rows (by PostgreSQL's statistics) an unfiltered list
-/// reports the estimate instead of counting every row for every page.
-const ESTIMATE_ABOVE: u64 = 100_000;
+/// On PostgreSQL a list counts its matching rows up to this many; past it,
+/// `total` is the planner's estimate (marked as such), so that no page
+/// counts millions of rows.
+const EXACT_UP_TO: u64 = 10_000;
 
 /// The columns a list is ordered by, newest first: a time, ties by id.
 #[derive(Clone)]
@@ -164,36 +166,51 @@ async fn page_with_total<E: EntityTrait>(
     Ok((rows, total, estimated))
 }
 
-/// The rows `condition` matches: counted, or for an unfiltered list of a
-/// big PostgreSQL table the planner's estimate (`true`).
+/// The rows `condition` matches, and whether that is an estimate. SQLite
+/// (the embedded, small profile) always counts.
 async fn total<E: EntityTrait>(
     db: &SeaDatabase,
     table: E,
     condition: Condition,
 ) -> Result<(u64, bool), PortError> {
-    if condition.is_empty() && db.conn.get_database_backend() == DbBackend::Postgres {
-        let estimate = estimated_rows(db, table.table_name()).await?;
-        if let Some(rows) = estimate.filter(|rows| *rows > ESTIMATE_ABOVE) {
-            return Ok((rows, true));
-        }
+    if db.conn.get_database_backend() != DbBackend::Postgres {
+        return Ok((count_where(db, table, condition).await?, false));
     }
-    Ok((count_where(db, table, condition).await?, false))
+    let matching = Query::select()
+        .expr(Expr::val(1))
+        .from(table)
+        .cond_where(condition)
+        .to_owned();
+    let bounded = Query::select()
+        .expr_as(Func::count(Expr::cust("*")), "n")
+        .from_subquery(matching.clone().limit(EXACT_UP_TO + 1).to_owned(), "m")
+        .to_owned();
+    let counted = count_of(db.conn.query_one(&bounded).await.map_err(port_error)?)?;
+    if counted <= EXACT_UP_TO {
+        return Ok((counted, false));
+    }
+    // The planner's row estimate for the same query (statistics kept by
+    // ANALYZE and autovacuum); at least what was counted.
+    let explain = format!(
+        "EXPLAIN (FORMAT JSON) {}",
+        matching.to_string(PostgresQueryBuilder)
+    );
+    let plan = db
+        .conn
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, explain))
+        .await
+        .map_err(port_error)?
+        .ok_or_else(|| PortError::unexpected("EXPLAIN returned no row"))?;
+    let plan: serde_json::Value = plan.try_get("", "QUERY PLAN").map_err(port_error)?;
+    let estimate = plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or_default();
+    // A float of rows, non-negative; `as` saturates.
+    Ok((Ord::max(estimate as u64, counted), true))
 }
 
-/// `pg_class.reltuples`, kept by ANALYZE and autovacuum; `None` before
-/// the table was first analysed.
-async fn estimated_rows(db: &SeaDatabase, table: &str) -> Result<Option<u64>, PortError> {
-    let query = Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "SELECT reltuples::bigint AS n FROM pg_class WHERE oid = to_regclass($1)",
-        [table.into()],
-    );
-    let row = db.conn.query_one_raw(query).await.map_err(port_error)?;
-    let rows: Option<i64> = match row {
-        Some(row) => row.try_get("", "n").map_err(port_error)?,
-        None => None,
-    };
-    Ok(rows.and_then(|n| u64::try_from(n).ok()))
+fn count_of(row: Option<QueryResult>) -> Result<u64, PortError> {
+    let row = row.ok_or_else(|| PortError::unexpected("COUNT returned no row"))?;
+    let n: i64 = row.try_get("", "n").map_err(port_error)?;
+    u64::try_from(n).map_err(PortError::unexpected)
 }
 
 /// `SELECT COUNT(*) FROM table WHERE condition`, without the sub-select
@@ -208,14 +225,7 @@ async fn count_where(
         .from(table)
         .cond_where(condition)
         .to_owned();
-    let row = db
-        .conn
-        .query_one(&query)
-        .await
-        .map_err(port_error)?
-        .ok_or_else(|| PortError::unexpected("COUNT returned no row"))?;
-    let n: i64 = row.try_get("", "n").map_err(port_error)?;
-    u64::try_from(n).map_err(PortError::unexpected)
+    count_of(db.conn.query_one(&query).await.map_err(port_error)?)
 }
 
 /// `select` joined to the owner of its rows through `user_id`, with the
