@@ -30,15 +30,16 @@ DEEP=$(psql -tA "$URL" -c "SELECT (extract(epoch FROM created_at) * 1e9)::numeri
   FROM audit_logs ORDER BY created_at DESC, id DESC OFFSET 1000000 LIMIT 1")
 
 time_of() {
-  local times
+  local times status
+  status=$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $JWT" "$1")
   times=$(for _ in $(seq 1 "$RUNS"); do
     curl -s -o /dev/null -w '%{time_total}\n' -H "authorization: Bearer $JWT" "$1"
   done | sort -n)
-  printf '%8.1f %8.1f  %s\n' "$(echo "$times" | head -1 | awk '{print $1*1000}')" \
-    "$(echo "$times" | sed -n "$(( (RUNS + 1) / 2 ))p" | awk '{print $1*1000}')" "${1#"$BASE"}"
+  printf '%8.1f %8.1f  %s %s\n' "$(echo "$times" | head -1 | awk '{print $1*1000}')" \
+    "$(echo "$times" | sed -n "$(( (RUNS + 1) / 2 ))p" | awk '{print $1*1000}')" "$status" "${1#"$BASE"}"
 }
 
-echo "     best   median  call (ms; $RUNS runs each)"
+echo "     best   median  status call (ms; $RUNS runs each)"
 echo "overview:"
 time_of "$A/sessions?active_only=true&limit=1"
 time_of "$A/tokens?active_only=true&limit=1"
