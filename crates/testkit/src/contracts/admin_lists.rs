@@ -109,12 +109,12 @@ pub async fn users_are_newest_first_filtered_by_activity_and_paged_with_a_total(
     };
     let second = db.list_users(&UserFilter::default(), page).await.unwrap();
     assert_eq!(second.total, 3);
-    assert_eq!(second.items, [mid.clone()]);
     let after_mid = Page {
         limit: 5,
         offset: 0,
         after: Some(mid.cursor()),
     };
+    assert_eq!(second.items, [mid]);
     let rest = db
         .list_users(&UserFilter::default(), after_mid)
         .await
