@@ -215,7 +215,8 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     browser.screenshot(&screenshot("audit")).await;
     browser
         .script(
-            "const s = document.getElementById('audit-action'); s.value = 'admin_user_update';",
+            "document.getElementById('audit-action').value = 'admin_user_update'; \
+             document.getElementById('audit-resource-type').value = 'user';",
             json!([]),
         )
         .await;

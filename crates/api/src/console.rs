@@ -87,3 +87,28 @@ fn served(content_type: &'static str, bytes: &'static [u8]) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use zenzefi_domain::audit::{AuditAction, ResourceType};
+
+    /// The quoted strings of `const NAME = [ … ];` in the console's script.
+    fn script_list(name: &str) -> Vec<String> {
+        let script = include_str!("../console/app.js");
+        let start = format!("const {name} = [");
+        let rest = &script[script.find(&start).expect(name) + start.len()..];
+        rest[..rest.find("];").expect("the list's end")]
+            .split(',')
+            .map(|item| item.trim().trim_matches('"').to_owned())
+            .filter(|item| !item.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn the_audit_filters_offer_exactly_the_domains_values() {
+        let actions: Vec<_> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(script_list("AUDIT_ACTIONS"), actions);
+        let kinds: Vec<_> = ResourceType::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(script_list("RESOURCE_TYPES"), kinds);
+    }
+}
