@@ -183,31 +183,23 @@ impl Browser {
         }
     }
 
+    /// `POST …/element/{element}/{action}` with `body`.
+    async fn on_element(&self, element: &str, action: &str, body: Value) {
+        let path = format!("/element/{element}/{action}");
+        self.command(Method::POST, &path, body).await;
+    }
+
     pub async fn click(&self, css: &str) {
         let element = self.find(css).await;
-        self.command(
-            Method::POST,
-            &format!("/element/{element}/click"),
-            json!({}),
-        )
-        .await;
+        self.on_element(&element, "click", json!({})).await;
     }
 
     /// Replaces the value of the input matching `css` with `text`.
     pub async fn fill(&self, css: &str, text: &str) {
         let element = self.find(css).await;
-        self.command(
-            Method::POST,
-            &format!("/element/{element}/clear"),
-            json!({}),
-        )
-        .await;
-        self.command(
-            Method::POST,
-            &format!("/element/{element}/value"),
-            json!({ "text": text }),
-        )
-        .await;
+        self.on_element(&element, "clear", json!({})).await;
+        self.on_element(&element, "value", json!({ "text": text }))
+            .await;
     }
 
     /// The rendered text of the element matching `css`.
