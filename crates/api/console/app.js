@@ -140,14 +140,24 @@ function query(params) {
   return text ? `?${text}` : "";
 }
 
-/** `GET` that answers `null` when the endpoint is not there (yet). */
+/**
+ * `GET` of a view the page can do without (usage charts): `null` when the
+ * endpoint is not there (yet), `{ unavailable: detail }` when it refuses.
+ */
 async function optional(path) {
   try {
     return await api("GET", path);
   } catch (err) {
     if (err.status === 404 || err.status === 405) return null;
-    throw err;
+    return { unavailable: err.message };
   }
+}
+
+/** The "no data" note under a usage chart, or nothing when there is data. */
+function usageNote(usage) {
+  if (usage && !usage.unavailable) return null;
+  const why = usage ? usage.unavailable : "the usage API is not available.";
+  return el("p", { class: "empty" }, `No usage data: ${why}`);
 }
 
 // ---------- confirmation ----------
@@ -300,7 +310,7 @@ async function overviewPage() {
       card("Health", health ? health.status : "unknown", "stat-health")),
     el("h2", {}, "Requests per minute, last 24 h"),
     lineChart("Requests per minute over the last 24 hours", requestPoints(usage)),
-    usage ? null : el("p", { class: "empty" }, "No usage data: the usage API is not available."),
+    usageNote(usage),
     el("div", { class: "grid2" },
       el("section", {}, el("h2", {}, "Top consumers, last 24 h"),
         table(["User", "Email", "Requests", "Bytes in", "Bytes out"], topRows, "No data.")),
@@ -498,6 +508,7 @@ async function userPage(id) {
     balanceForm,
     el("h2", {}, "Usage, last 24 h (requests per hour)"),
     lineChart(`Requests per hour of ${user.username}`, requestPoints(usage)),
+    usageNote(usage),
     el("h2", {}, "Tokens"),
     table(TOKEN_HEADERS, tokenRows(tokens.items, reload), "No tokens."),
     el("h2", {}, "Sessions"),
