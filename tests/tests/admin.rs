@@ -727,6 +727,9 @@ async fn lists_page_by_cursor_and_one_user_reads_with_their_ledger(backend: Back
     assert_eq!(problem(missing).await["code"], "user_not_found");
     let missing = admin_get(&app, &root, &format!("{unknown}/transactions"), &[]).await;
     assert_eq!(problem(missing).await["code"], "user_not_found");
+    // No worker ran here: no job has a success to show.
+    let jobs = listed(&app, &root, "/jobs", &[]).await;
+    assert_eq!(jobs, json!({ "items": [] }));
 }
 
 on_both_backends!(

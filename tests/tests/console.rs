@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 use zenzefi_api::CONTENT_SECURITY_POLICY;
+use zenzefi_domain::ports::JobRuns;
 use zenzefi_tests::browser::Browser;
 use zenzefi_tests::upstream::FakeUpstream;
 use zenzefi_tests::{Backend, PASSWORD, TestApp, body, problem};
@@ -89,6 +90,15 @@ async fn an_operator_runs_the_gateway_from_the_console() {
         holders.push((id_of(&app, &jwt).await, token, device));
     }
     let [bob, carol, dave] = <[_; 3]>::try_from(holders).unwrap();
+    // The worker's record of a successful run, as the overview shows it.
+    let jobs = app.database.db();
+    let ran = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    assert!(jobs.claim_occurrence("session_cleanup", ran).await.unwrap());
+    jobs.record_success("session_cleanup", ran, ran)
+        .await
+        .unwrap();
 
     // The page and its files carry the strict headers.
     for file in ["/admin/", "/admin/app.js", "/admin/app.css"] {
@@ -118,6 +128,7 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     browser.wait_text("#stat-sessions", "3").await;
     browser.wait_text("#stat-tokens", "3").await;
     browser.wait_text("main", "Top consumers").await;
+    browser.wait_text("#jobs", "session_cleanup").await;
     browser.screenshot(&screenshot("overview")).await;
     let stored = browser
         .script("return [localStorage.length, document.cookie];", json!([]))

@@ -278,14 +278,16 @@ async function totalOf(path) {
 
 async function overviewPage() {
   const range = lastDay();
-  const [sessions, tokens, users, health, usage, top] = await Promise.all([
+  const [sessions, tokens, users, health, usage, top, jobs] = await Promise.all([
     totalOf(`/admin/sessions${query({ active_only: true, limit: 1 })}`),
     totalOf(`/admin/tokens${query({ active_only: true, limit: 1 })}`),
     totalOf(`/admin/users${query({ limit: 1 })}`),
     api("GET", "/health/detailed").catch((err) => (err.status === 503 ? null : Promise.reject(err))),
     optional(`/admin/usage${query({ ...range, granularity: "minute" })}`),
     optional(`/admin/usage/top${query({ ...range, by: "requests", group: "user", limit: 10 })}`),
+    api("GET", "/admin/jobs"),
   ]);
+  const jobRows = jobs.items.map((j) => el("tr", {}, el("td", {}, j.job), el("td", {}, time(j.last_success_at))));
   const card = (label, value, id) => el("div", { class: "card" },
     el("div", { class: "label" }, label), el("div", { class: "value", id }, value));
   const checks = (health && health.checks) || {};
@@ -317,9 +319,7 @@ async function overviewPage() {
       el("section", {}, el("h2", {}, "Health"),
         table(["Dependency", "Status", "Latency"], healthRows),
         el("h2", {}, "Worker jobs"),
-        el("p", { class: "empty" },
-          "Last successes are exported by zenzefi-worker on its own /metrics " +
-          "(zenzefi_job_last_success_timestamp_seconds); the admin API does not report them."))),
+        el("div", { id: "jobs" }, table(["Job", "Last success"], jobRows, "No job has succeeded yet.")))),
   ];
 }
 

@@ -156,7 +156,17 @@ async fn run_occurrence(
 ) -> Outcome {
     match claims.claim_occurrence(job.name(), occurrence).await {
         Ok(true) => match jobs.run(job).await {
-            Ok(_) => Outcome::Success,
+            Ok(_) => {
+                // Shown to operators (admin console); the run itself is done,
+                // so a failure to note it is only logged.
+                let noted = claims
+                    .record_success(job.name(), occurrence, OffsetDateTime::now_utc())
+                    .await;
+                if let Err(err) = noted {
+                    tracing::warn!(job = job.name(), error = %err, "could not record the success");
+                }
+                Outcome::Success
+            }
             Err(_) => Outcome::Failure,
         },
         Ok(false) => {
@@ -245,6 +255,9 @@ mod tests {
         let mut outcomes = [first, second];
         outcomes.sort_by_key(|o| o.as_str());
         assert_eq!(outcomes, [Outcome::Skipped, Outcome::Success]);
+        let successes = a.claims.last_successes().await.unwrap();
+        assert_eq!(successes.len(), 1, "{successes:?}");
+        assert_eq!(successes[0].0, "session_cleanup");
 
         let next = occurrence + time::Duration::minutes(15);
         assert_eq!(

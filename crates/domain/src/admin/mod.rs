@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use futures_core::stream::BoxStream;
 use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
 
 pub use queries::*;
 
@@ -19,7 +20,7 @@ use crate::ledger::{EntryKind, LedgerEntry};
 use crate::money::Money;
 use crate::page::{Page, Paged};
 use crate::ports::{
-    AdminQueries, Clock, LedgerStore, SessionClaims, TokenCache, Transactions, UnitOfWork,
+    AdminQueries, Clock, JobRuns, LedgerStore, SessionClaims, TokenCache, Transactions, UnitOfWork,
     UserStore,
 };
 use crate::session::{EndReason, SessionId};
@@ -97,9 +98,9 @@ pub enum AdminError {
 }
 
 /// The operators' read models, and units of work for their actions.
-pub trait AdminDb: Transactions + AdminQueries + UserStore + LedgerStore {}
+pub trait AdminDb: Transactions + AdminQueries + UserStore + LedgerStore + JobRuns {}
 
-impl<T: Transactions + AdminQueries + UserStore + LedgerStore> AdminDb for T {}
+impl<T: Transactions + AdminQueries + UserStore + LedgerStore + JobRuns> AdminDb for T {}
 
 pub struct AdminService {
     db: Arc<dyn AdminDb>,
@@ -147,6 +148,11 @@ impl AdminService {
     ) -> Result<Paged<LedgerEntry>, AdminError> {
         self.user(id).await?;
         Ok(self.db.entries_of_user(id, kind, page).await?)
+    }
+
+    /// Each scheduled job's latest successful run, by job name.
+    pub async fn job_successes(&self) -> Result<Vec<(String, OffsetDateTime)>, PortError> {
+        self.db.last_successes().await
     }
 
     pub async fn tokens(

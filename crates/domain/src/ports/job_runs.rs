@@ -13,4 +13,16 @@ pub trait JobRuns: Send + Sync {
         job: &str,
         occurrence: OffsetDateTime,
     ) -> Result<bool, PortError>;
+
+    /// Marks a claimed occurrence as finished successfully at `at`.
+    async fn record_success(
+        &self,
+        job: &str,
+        occurrence: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<(), PortError>;
+
+    /// Each job's latest success, by job name; jobs that never succeeded
+    /// are absent.
+    async fn last_successes(&self) -> Result<Vec<(String, OffsetDateTime)>, PortError>;
 }

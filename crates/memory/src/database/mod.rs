@@ -38,7 +38,7 @@ pub struct State {
     /// `last_used_at` of the SQL stores, which the domain's token lacks.
     tokens_last_used: HashMap<TokenId, OffsetDateTime>,
     /// Claimed `(job, occurrence)` pairs, the occurrence in UTC.
-    job_runs: HashSet<(String, OffsetDateTime)>,
+    job_runs: HashMap<(String, OffsetDateTime), Option<OffsetDateTime>>,
 }
 
 /// Sorts newest first the way the SQL stores do: by creation time, then by

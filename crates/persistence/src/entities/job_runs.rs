@@ -9,6 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub occurrence: TimeDateTimeWithTimeZone,
     pub claimed_at: TimeDateTimeWithTimeZone,
+    pub succeeded_at: Option<TimeDateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

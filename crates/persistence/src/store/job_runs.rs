@@ -2,8 +2,10 @@
 //! exactly one worker replica insert each `(job, occurrence)`.
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{ConnectionTrait, EntityName};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityName, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use time::{OffsetDateTime, UtcOffset};
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::JobRuns;
@@ -38,5 +40,35 @@ impl JobRuns for SeaDatabase {
             );
         let result = self.conn.execute(&insert).await.map_err(port_error)?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn record_success(
+        &self,
+        job: &str,
+        occurrence: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        let mut update = Query::update();
+        update
+            .table(Entity.table_ref())
+            .value(Column::SucceededAt, at.to_offset(UtcOffset::UTC))
+            .and_where(Expr::col(Column::Job).eq(job))
+            .and_where(Expr::col(Column::Occurrence).eq(occurrence.to_offset(UtcOffset::UTC)));
+        self.conn.execute(&update).await.map_err(port_error)?;
+        Ok(())
+    }
+
+    async fn last_successes(&self) -> Result<Vec<(String, OffsetDateTime)>, PortError> {
+        Entity::find()
+            .select_only()
+            .column(Column::Job)
+            .column_as(Column::SucceededAt.max(), "last")
+            .filter(Column::SucceededAt.is_not_null())
+            .group_by(Column::Job)
+            .order_by_asc(Column::Job)
+            .into_tuple()
+            .all(&self.conn)
+            .await
+            .map_err(port_error)
     }
 }

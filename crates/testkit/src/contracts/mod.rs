@@ -110,6 +110,7 @@ macro_rules! database_contracts {
             retention::stale_pending_deposits_are_canceled_in_batches_and_nothing_else,
             stats::counts_cover_usable_tokens_of_active_owners_open_sessions_and_every_user,
             job_runs::an_occurrence_is_claimed_once,
+            job_runs::each_jobs_last_success_is_reported,
         );
     };
     (@scenarios ($open:expr, $handle:ident, $db:expr) $($module:ident :: $scenario:ident),* $(,)?) => {

@@ -3,6 +3,7 @@
 //! nor the tests that prove it can miss a route added later.
 
 mod audit;
+mod jobs;
 mod sessions;
 mod tokens;
 mod users;
@@ -41,6 +42,7 @@ pub(super) const ROUTES: &[Endpoint] = &[
     (Method::GET, "/audit-logs", |r| r.to(audit::list)),
     (Method::GET, "/audit-logs/export", |r| r.to(audit::export)),
     (Method::GET, "/sessions", |r| r.to(sessions::list)),
+    (Method::GET, "/jobs", |r| r.to(jobs::last_successes)),
     (Method::DELETE, "/sessions/{session_id}", |r| {
         r.to(sessions::terminate)
     }),
@@ -68,6 +70,7 @@ pub fn admin_routes() -> Vec<(Method, &'static str)> {
     audit::export,
     sessions::list,
     sessions::terminate,
+    jobs::last_successes,
 ))]
 pub(super) struct Api;
 
