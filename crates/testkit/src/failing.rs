@@ -19,8 +19,9 @@ use zenzefi_domain::ledger::{EntryKind, EntryStatus, LedgerEntry};
 use zenzefi_domain::money::Money;
 use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::ports::{
-    AdminQueries, AuditStore, Counts, Database, InsertSessionError, InsertUserError, LedgerStore,
-    RetentionStore, SessionStore, StatsStore, TokenStore, Transactions, UnitOfWork, UserStore,
+    AdminQueries, AuditStore, Counts, Database, InsertSessionError, InsertUserError, JobRuns,
+    LedgerStore, RetentionStore, SessionStore, StatsStore, TokenStore, Transactions, UnitOfWork,
+    UserStore,
 };
 use zenzefi_domain::proxy::DeviceId;
 use zenzefi_domain::session::{EndReason, ProxySession, SessionActivity, SessionId};
@@ -337,6 +338,30 @@ impl AdminQueries for FailingDatabase {
         page: Page,
     ) -> Result<Paged<SessionRecord>, PortError> {
         self.reach()?.list_sessions(filter, page).await
+    }
+}
+
+#[async_trait]
+impl JobRuns for FailingDatabase {
+    async fn claim_occurrence(
+        &self,
+        job: &str,
+        occurrence: OffsetDateTime,
+    ) -> Result<bool, PortError> {
+        self.reach()?.claim_occurrence(job, occurrence).await
+    }
+
+    async fn record_success(
+        &self,
+        job: &str,
+        occurrence: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<(), PortError> {
+        self.reach()?.record_success(job, occurrence, at).await
+    }
+
+    async fn last_successes(&self) -> Result<Vec<(String, OffsetDateTime)>, PortError> {
+        self.reach()?.last_successes().await
     }
 }
 

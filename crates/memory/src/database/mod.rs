@@ -13,7 +13,7 @@ mod stats;
 mod tokens;
 mod users;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
