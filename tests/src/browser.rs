@@ -238,13 +238,26 @@ impl Browser {
         self.command(Method::POST, "/execute/sync", script).await
     }
 
-    /// Saves a PNG of the viewport, scrolled to the top, at `path`.
+    /// Saves a PNG of the whole page (not only the viewport) at `path`,
+    /// through the DevTools protocol: WebDriver's screenshot stops at the
+    /// window's edge.
     pub async fn screenshot(&self, path: &Path) {
         use base64::Engine as _;
-        self.script("window.scrollTo(0, 0);", json!([])).await;
-        let png = self.command(Method::GET, "/screenshot", Value::Null).await;
+        let size = self
+            .script(
+                "const d = document.documentElement; return [d.scrollWidth, d.scrollHeight];",
+                json!([]),
+            )
+            .await;
+        let capture = json!({ "cmd": "Page.captureScreenshot", "params": {
+            "captureBeyondViewport": true,
+            "clip": { "x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1 },
+        }});
+        let shot = self
+            .command(Method::POST, "/goog/cdp/execute", capture)
+            .await;
         let png = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().expect("base64 PNG"))
+            .decode(shot["data"].as_str().expect("base64 PNG"))
             .expect("a PNG");
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).expect("the screenshot directory");
