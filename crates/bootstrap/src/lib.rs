@@ -1,6 +1,7 @@
 //! What both binaries need before they can do anything: settings, logging,
 //! and the adapters chosen by those settings.
 
+mod log_line;
 mod secret;
 mod settings;
 mod telemetry;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
+use crate::log_line::{Fields, Line};
 use crate::settings::{LogFormat, Settings};
 
 /// Formatted lines that may wait for the writer thread before a logging call
@@ -31,14 +32,13 @@ pub fn init_tracing(settings: &Settings) -> WorkerGuard {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true)
         // Colour codes only for a person at a terminal, not in files or pipes.
         .with_ansi(io::stdout().is_terminal())
         .with_writer(writer);
     // A second init (tests) keeps the first subscriber.
     let _ = match settings.log.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Pretty => builder.event_format(Line).fmt_fields(Fields).try_init(),
     };
     guard
 }
