@@ -10,14 +10,13 @@ use std::time::Duration;
 use actix_web::web::{Bytes, Payload};
 use futures::{Stream, StreamExt};
 use http_body::Body;
-use hyper::body::Incoming;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
 use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::ports::ProxyExchange;
 use zenzefi_domain::session::SessionId;
 
-use crate::upstream::OutgoingBody;
+use crate::upstream::{OutgoingBody, ResponseBody};
 
 /// Chunks in flight between the client's upload and the upstream: enough
 /// to keep both sides busy, few enough that memory stays flat.
@@ -84,7 +83,7 @@ pub fn upload(mut payload: Payload, report: &ExchangeReport) -> OutgoingBody {
 /// the report so that it fires when the body is done, and cut off when the
 /// upstream goes quiet for longer than the request timeout.
 pub struct Download {
-    body: Incoming,
+    body: ResponseBody,
     report: ExchangeReport,
     idle_limit: Duration,
     /// Armed while the upstream owes the next chunk.
@@ -92,7 +91,7 @@ pub struct Download {
 }
 
 impl Download {
-    pub fn new(body: Incoming, report: ExchangeReport, idle_limit: Duration) -> Self {
+    pub fn new(body: ResponseBody, report: ExchangeReport, idle_limit: Duration) -> Self {
         Self {
             body,
             report,

@@ -20,7 +20,6 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use http::Response;
 use http::header::{HeaderName, HeaderValue};
 use http_body::Body;
-use hyper::body::Incoming;
 use zenzefi_domain::admission::{Admitted, ProxyAdmission, ProxyRequest};
 use zenzefi_domain::proxy::ProxyPath;
 
@@ -28,11 +27,11 @@ use self::body::{Download, ExchangeReport, upload};
 use self::errors::ProxyError;
 use self::headers::{REQUEST_DROPS, RESPONSE_DROPS, connection_named, end_to_end, names};
 use crate::error::ApiError;
-use crate::extract::{Forwarding, request_context};
+use crate::extract::{Forwarding, client_ip, user_agent};
 use crate::metrics;
 use crate::request_id::RequestId;
 use crate::state::AppState;
-use crate::upstream::{OutgoingBody, Upstream};
+use crate::upstream::{OutgoingBody, ResponseBody, Upstream};
 
 pub const PREFIX: &str = "/api/v1/proxy/";
 
@@ -99,7 +98,6 @@ async fn forward_checked(
     if !FORWARDED_METHODS.contains(req.method()) {
         return Err(ProxyError::MethodNotForwarded.into());
     }
-    let ctx = request_context(&req);
     let admitted = proxy
         .admission
         .admit(ProxyRequest {
@@ -107,8 +105,8 @@ async fn forward_checked(
             raw_path: req.uri().path().strip_prefix(PREFIX).unwrap_or_default(),
             device_id: credential(&req, names::client::DEVICE_ID)?,
             access_token: credential(&req, names::client::ACCESS_TOKEN)?,
-            client_ip: ctx.ip,
-            user_agent: ctx.user_agent.as_deref(),
+            client_ip: client_ip(&req),
+            user_agent: user_agent(&req),
         })
         .await?;
     let Admitted {
@@ -129,7 +127,7 @@ async fn forward_checked(
 
     let sent = upstream.send(request, upstream.request_timeout).await;
     let latency = started.elapsed();
-    let answered: Result<Response<Incoming>, ApiError> = match sent {
+    let answered: Result<Response<ResponseBody>, ApiError> = match sent {
         Err(err) => Err(ProxyError::from(err).into()),
         Ok(response) => proxy
             .admission
@@ -266,7 +264,7 @@ fn content_length(value: Option<&[u8]>) -> Option<u64> {
 /// writes `Content-Length` from the body it is given, so the answer to a
 /// HEAD (no body) declares the length the upstream's header announced.
 fn relay(
-    response: Response<Incoming>,
+    response: Response<ResponseBody>,
     report: ExchangeReport,
     idle_limit: Duration,
     head_request: bool,
