@@ -67,6 +67,11 @@ pub struct ServerSettings {
     /// CIDRs of the proxies in front; see [`Settings::trusted_proxies`].
     pub trusted_proxies: Vec<String>,
     pub shutdown_timeout_secs: u64,
+    /// The key `trusted_proxies` replaced. Read only to refuse it: ignored,
+    /// it would leave every client behind the operator's proxy with the
+    /// proxy's address, unnoticed.
+    #[serde(default)]
+    pub trust_forwarded_for: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -250,6 +255,13 @@ impl Settings {
         }
         if self.rate_limit.login_per_minute == 0 {
             return invalid("rate_limit.login_per_minute must be at least 1".into());
+        }
+        if self.server.trust_forwarded_for.is_some() {
+            return invalid(
+                "server.trust_forwarded_for was replaced by server.trusted_proxies: remove it and \
+                 list the CIDRs of the proxies in front there (SPEC §16.2)"
+                    .into(),
+            );
         }
         self.trusted_proxies()?;
         self.public_origin()?;
@@ -524,6 +536,22 @@ mod tests {
     fn secrets_never_print() {
         let settings = Settings::defaults();
         assert!(!format!("{settings:?}").contains(DEV_JWT_SECRET));
+    }
+
+    #[test]
+    fn the_replaced_trust_forwarded_for_key_is_refused_not_ignored() {
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .add_source(File::from_str(
+                "[server]\ntrust_forwarded_for = true",
+                FileFormat::Toml,
+            ))
+            .build()
+            .and_then(Config::try_deserialize)
+            .unwrap();
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("server.trusted_proxies"), "{err}");
+        assert!(Settings::defaults().validate().is_ok());
     }
 
     #[test]
