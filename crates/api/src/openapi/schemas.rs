@@ -164,3 +164,78 @@ named_schemas! {
     /// What the mock payment page can decide.
     PaymentOutcome => strings(["succeeded", "canceled"]);
 }
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+    use zenzefi_domain::user::{Email, FullName, Password};
+
+    use super::*;
+
+    /// Strings of every kind the rules tell apart: ASCII and not, letters,
+    /// digits, whitespace and control characters in every position.
+    fn samples() -> Vec<String> {
+        let parts = [
+            "", "a", "Z", "7", "ab", "12", " ", "\t", "\n", "\u{0}", "\u{85}", "\u{a0}", "é", "я",
+            "٣", "@", ".", "-", "_", "\u{feff}", "x.y", "a@b.c", "@b.c", "a@.c", "a@b.", "a@b",
+            "a@b@c.d", "😀",
+        ];
+        let mut texts = Vec::new();
+        for a in parts {
+            for b in parts {
+                for c in ["", "a", "1", "@x.io", "aaaaaaa", "1111111", "passwor"] {
+                    texts.push(format!("{a}{b}{c}"));
+                    texts.push(format!("{c}{a}{b}"));
+                }
+            }
+        }
+        texts.push("a1".repeat(64));
+        texts.push(format!("{}1", "a".repeat(128)));
+        texts.push(format!("{}1", "я".repeat(127)));
+        texts.push(format!("{}@x.io", "a".repeat(249)));
+        texts.push(format!("{}@x.io", "a".repeat(250)));
+        texts.push("ё".repeat(200));
+        texts.push("ё".repeat(201));
+        texts
+    }
+
+    /// `pattern` plus the character bounds, as a JSON Schema validator
+    /// reads them (JSON Schema patterns are unanchored).
+    fn schema(pattern: &str, min_chars: usize, max_chars: usize) -> impl Fn(&str) -> bool {
+        let pattern = Regex::new(pattern).unwrap();
+        move |text| {
+            pattern.is_match(text) && (min_chars..=max_chars).contains(&text.chars().count())
+        }
+    }
+
+    #[test]
+    fn a_new_password_is_schema_valid_exactly_when_the_domain_accepts_it() {
+        let valid = schema(PASSWORD_PATTERN, PASSWORD_MIN_CHARS, PASSWORD_MAX_CHARS);
+        for text in samples() {
+            assert_eq!(
+                valid(&text),
+                Password::parse(text.clone()).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_schema_valid_email_or_name_is_accepted() {
+        // The schema may refuse more than the domain (the domain trims
+        // surrounding whitespace), never less.
+        let email = schema(EMAIL_PATTERN, 0, EMAIL_MAX_CHARS);
+        let name = schema(NO_CONTROL_CHARACTERS, 0, FULL_NAME_MAX_CHARS);
+        for text in samples() {
+            if email(&text) {
+                assert!(Email::parse(&text).is_ok(), "email {text:?}");
+            }
+            if name(&text) {
+                assert!(FullName::parse(&text).is_ok(), "name {text:?}");
+            }
+        }
+        for text in ["a@b.c", "Ann.Lee+x@mail.example.org", "ä@ö.ü"] {
+            assert!(email(text), "{text:?}");
+        }
+    }
+}

@@ -86,10 +86,10 @@ struct UpdateMeRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<schemas::FullName>)]
     full_name: Option<Option<String>>,
-    #[schema(value_type = Option<schemas::NewPassword>)]
+    #[schema(value_type = Option<schemas::NewPassword>, nullable = false)]
     password: Option<String>,
     /// Required with `password`.
-    #[schema(format = Password)]
+    #[schema(format = Password, nullable = false)]
     current_password: Option<String>,
 }
 
