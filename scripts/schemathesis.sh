@@ -38,8 +38,8 @@
 #   ST_GATEWAY_BIN    run this zenzefi-api binary instead of building one
 #   ST_BIN            the schemathesis `st` executable; default: `st` on PATH,
 #                     else a venv in target/schemathesis-venv (pip install)
-#   ST_PYTHON         the Python that venv is made with (default: the newest of
-#                     python3.13, python3.12, python3)
+#   ST_PYTHON         the Python that venv is made with (default: the first of
+#                     python3.14, python3.13, python3.12, a pyenv 3.12+, python3)
 #   ST_KEEP           1 = keep the temp dir (server log, reports)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,7 +69,8 @@ if [[ -z $ST ]]; then
       # Python 3.11's parser can fail under hypothesis' threads ("AST
       # constructor recursion depth mismatch"): prefer a newer one.
       python=${ST_PYTHON:-}
-      for candidate in python3.13 python3.12 python3; do
+      for candidate in python3.14 python3.13 python3.12 \
+        "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3 python3; do
         [[ -z $python ]] || break
         "$candidate" -c '' 2>/dev/null && python=$candidate
       done
