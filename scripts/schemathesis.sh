@@ -10,7 +10,7 @@
 #   3. registers a normal user, logs both in, credits the user through the
 #      admin API and buys a token (for `GET /api/v1/proxy/status`);
 #   4. runs schemathesis twice, each with checks not_a_server_error and
-#      positive_data_acceptance:
+#      positive_data_acceptance (ST_CHECKS):
 #        user   every operation outside /api/v1/admin, with the user's JWT and
 #               token secret;
 #        admin  every operation under /api/v1/admin, with the superuser's JWT
@@ -33,6 +33,8 @@
 #
 # Environment:
 #   ST_MAX_EXAMPLES   test cases per operation and phase (default 30)
+#   ST_CHECKS         schemathesis checks (default
+#                     not_a_server_error,positive_data_acceptance)
 #   ST_WORKERS        schemathesis workers (default 2)
 #   ST_SEED           schemathesis seed (default: random; printed)
 #   ST_GATEWAY_BIN    run this zenzefi-api binary instead of building one
@@ -46,6 +48,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 MAX_EXAMPLES=${ST_MAX_EXAMPLES:-30}
+CHECKS=${ST_CHECKS:-not_a_server_error,positive_data_acceptance}
 WORKERS=${ST_WORKERS:-2}
 SEED=${ST_SEED:-$RANDOM$RANDOM}
 
@@ -185,10 +188,10 @@ FAILED=0
 run() {
   local name=$1
   shift
-  log "run '$name' (max $MAX_EXAMPLES examples per operation, seed $SEED)"
+  log "run '$name' ($CHECKS; max $MAX_EXAMPLES examples per operation, seed $SEED)"
   local status=0
   "$ST" --config-file "$ROOT/scripts/schemathesis.toml" run "$BASE/openapi.json" \
-    --checks not_a_server_error,positive_data_acceptance \
+    --checks "$CHECKS" \
     --max-examples "$MAX_EXAMPLES" --workers "$WORKERS" --seed "$SEED" \
     --request-timeout 30 --no-color \
     --report json --report-json-path "$WORK/$name.json" \
@@ -207,7 +210,7 @@ run admin \
   -H "Authorization: Bearer $ADMIN_JWT"
 
 echo
-echo "schemathesis summary (seed $SEED, max $MAX_EXAMPLES examples):"
+echo "schemathesis summary ($CHECKS; seed $SEED, max $MAX_EXAMPLES examples):"
 cat "$WORK/summary"
 if grep -qiE 'panicked|internal_error' "$WORK/server.log"; then
   log "the server log reports internal errors:"
