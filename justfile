@@ -33,3 +33,8 @@ ci:
 # (embedded and PostgreSQL + Redis profiles).
 bench:
     bash bench/run.sh
+
+# Property-based run of the API against its own /openapi.json (schemathesis, on
+# loopback; embedded profile, temp SQLite file). Env knobs: scripts/schemathesis.sh.
+schemathesis:
+    bash scripts/schemathesis.sh

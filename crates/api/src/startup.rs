@@ -22,6 +22,7 @@ use crate::extract::{Forwarding, json_config, path_config, query_config};
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
+use crate::openapi::{Document, Limits};
 use crate::proxy::{self, Proxy};
 use crate::readiness::Readiness;
 use crate::request_id;
@@ -144,6 +145,11 @@ impl Application {
             mock_gateway: settings.payments.mock_gateway,
         });
 
+        let document = web::Data::new(Document::new(&Limits {
+            durations: state.tokens.pricing().durations(),
+            max_balance: state.currency.balance_limit().max(),
+        }));
+
         let listener =
             TcpListener::bind(&settings.server.bind).map_err(|source| StartupError::Bind {
                 bind: settings.server.bind.clone(),
@@ -179,6 +185,7 @@ impl Application {
                     proxies[next_proxy.fetch_add(1, Ordering::Relaxed) % proxies.len()].clone(),
                 )
                 .app_data(metrics_endpoint.clone())
+                .app_data(document.clone())
                 .app_data(web::Data::from(readiness.clone()))
                 .app_data(json_config())
                 .app_data(query_config())

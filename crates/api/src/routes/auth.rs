@@ -11,7 +11,7 @@ use super::{Endpoint, no_store};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::Client;
 use crate::metrics;
-use crate::openapi::problem;
+use crate::openapi::{problem, schemas};
 use crate::state::AppState;
 
 pub(super) const ROUTES: &[Endpoint] = &[
@@ -27,7 +27,7 @@ pub(super) struct Api;
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
     /// Unique, case-insensitive.
-    #[schema(format = Email, example = "ada@example.com")]
+    #[schema(value_type = schemas::EmailAddress)]
     email: String,
     /// Unique; 3–50 of `A-Z a-z 0-9 _ . -`.
     #[schema(
@@ -37,9 +37,9 @@ struct RegisterRequest {
         example = "ada"
     )]
     username: String,
-    /// At least 8 characters, with a letter and a digit.
-    #[schema(min_length = 8, format = Password, example = "Correct-Horse-9")]
+    #[schema(value_type = schemas::NewPassword)]
     password: String,
+    #[schema(value_type = Option<schemas::FullName>)]
     full_name: Option<String>,
 }
 

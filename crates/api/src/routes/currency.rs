@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::Money;
-use zenzefi_domain::currency::DepositAmount;
+use zenzefi_domain::currency::{DepositAmount, MAX_DEPOSIT, MIN_DEPOSIT};
 use zenzefi_domain::ledger::{EntryKind, LedgerEntry};
 use zenzefi_domain::page::Page;
 use zenzefi_domain::validation::ValidationErrors;
@@ -156,9 +156,12 @@ async fn transactions(
 #[serde(deny_unknown_fields)]
 #[schema(as = DepositRequest)]
 struct PurchaseRequest {
-    /// 1.00–100000.00.
-    #[schema(value_type = schemas::AmountInput)]
+    #[schema(schema_with = deposit_amount)]
     amount_znc: Value,
+}
+
+fn deposit_amount() -> utoipa::openapi::schema::Schema {
+    schemas::amount_input(MIN_DEPOSIT, MAX_DEPOSIT)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -110,7 +110,8 @@ impl From<&AccessToken> for TokenResponse {
 #[serde(deny_unknown_fields)]
 #[schema(as = TokenPurchaseRequest)]
 struct PurchaseRequest {
-    /// One of the durations `GET /api/v1/tokens/pricing` lists.
+    /// One of the durations `GET /api/v1/tokens/pricing` lists (the
+    /// document names them: they are configured).
     #[schema(value_type = u32, example = 24)]
     duration_hours: Value,
     #[schema(value_type = Option<schemas::Scope>, default = "full")]
@@ -154,7 +155,7 @@ async fn purchase(
     Client(ctx): Client,
     body: web::Json<PurchaseRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let hours = body.duration_hours.as_i64().ok_or_else(|| {
+    let hours = whole_number(&body.duration_hours).ok_or_else(|| {
         ValidationErrors::single("duration_hours", "must be an integer number of hours")
     })?;
     let order = TokenOrder::parse(state.tokens.pricing(), hours, body.scope.as_deref())?;
@@ -167,6 +168,15 @@ async fn purchase(
             token: purchase.secret.expose().to_owned(),
             balance_after: purchase.balance_after.to_string(),
         }))
+}
+
+/// An integer, as JSON Schema counts them: `24` and `24.0` alike.
+fn whole_number(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        let float = value.as_f64()?;
+        // Beyond ±2^53 a float is no exact count of hours; no price has one.
+        (float.fract() == 0.0 && float.abs() < 9_007_199_254_740_992.0).then_some(float as i64)
+    })
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -82,14 +82,14 @@ async fn me(CurrentUser(user): CurrentUser) -> HttpResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateMeRequest {
-    /// Absent: unchanged; `null`: cleared.
+    /// Absent: unchanged; `null` or blank: cleared.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<schemas::FullName>)]
     full_name: Option<Option<String>>,
-    /// A new password: at least 8 characters, with a letter and a digit.
-    #[schema(format = Password)]
+    #[schema(value_type = Option<schemas::NewPassword>, nullable = false)]
     password: Option<String>,
     /// Required with `password`.
-    #[schema(format = Password)]
+    #[schema(format = Password, nullable = false)]
     current_password: Option<String>,
 }
 
