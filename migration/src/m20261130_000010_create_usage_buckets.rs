@@ -24,9 +24,13 @@ enum UsageBuckets {
     Requests,
     BytesIn,
     BytesOut,
+    #[sea_orm(iden = "responses_2xx")]
     Responses2xx,
+    #[sea_orm(iden = "responses_3xx")]
     Responses3xx,
+    #[sea_orm(iden = "responses_4xx")]
     Responses4xx,
+    #[sea_orm(iden = "responses_5xx")]
     Responses5xx,
     RefusedScopeDenied,
     RefusedInvalidPath,

@@ -1,7 +1,7 @@
 //! Usage buckets in memory, with the SQL stores' semantics: every minute
 //! also counts in its hour; hour and day steps read hour and day buckets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -17,7 +17,7 @@ use zenzefi_domain::user::UserId;
 use super::{Access, MemStore, State};
 
 /// (token, width, start) → (owner, counts).
-pub type UsageBuckets = BTreeMap<(TokenId, Granularity, OffsetDateTime), (UserId, UsageCounts)>;
+pub type UsageBuckets = HashMap<(TokenId, Granularity, OffsetDateTime), (UserId, UsageCounts)>;
 
 /// The stored widths a step reads.
 fn reads(step: Granularity, width: Granularity) -> bool {
@@ -66,7 +66,7 @@ impl State {
     }
 
     fn usage_top(&self, q: &TopQuery) -> Vec<TopRow> {
-        let mut sums: BTreeMap<(UserId, Option<TokenId>), UsageCounts> = BTreeMap::new();
+        let mut sums: HashMap<(UserId, Option<TokenId>), UsageCounts> = HashMap::new();
         for ((token, width, start), (user, counts)) in &self.usage {
             if reads(Granularity::Hour, *width) && (q.from..q.to).contains(start) {
                 let token = matches!(q.group, TopGroup::Token).then_some(*token);
@@ -95,7 +95,7 @@ impl State {
             TopBy::Requests => r.requests,
             TopBy::Bytes => r.bytes_in + r.bytes_out,
         };
-        rows.sort_by(|a, b| size(b).cmp(&size(a)).then(a.user_id.cmp(&b.user_id)));
+        rows.sort_by(|a, b| size(b).cmp(&size(a)).then(a.user_id.0.cmp(&b.user_id.0)));
         rows.truncate(q.limit as usize);
         rows
     }
