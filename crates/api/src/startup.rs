@@ -15,8 +15,8 @@ use actix_web::{App, HttpServer, web};
 use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_flusher_database};
 use zenzefi_domain::PortError;
 use zenzefi_domain::admission::ProxyAdmission;
-use zenzefi_domain::usage::{UsageRecorder, UsageService};
 use zenzefi_domain::health::HealthChecker;
+use zenzefi_domain::usage::{UsageRecorder, UsageService};
 
 use crate::error::ApiError;
 use crate::extract::{Forwarding, json_config, path_config, query_config};
@@ -129,11 +129,7 @@ impl Application {
             settings.sessions.flush_interval_ms.max(1),
         ));
         let tokens = Arc::new(infra.token_service(settings)?);
-        let admission = Arc::new(ProxyAdmission::new(
-            tokens.clone(),
-            sessions.clone(),
-            usage,
-        ));
+        let admission = Arc::new(ProxyAdmission::new(tokens.clone(), sessions.clone(), usage));
         let state = web::Data::new(AppState {
             auth,
             sessions: sessions.clone(),

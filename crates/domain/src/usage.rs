@@ -9,8 +9,8 @@ mod recorder;
 mod rollup;
 
 pub use query::{
-    MAX_POINTS, TopBy, TopGroup, TopQuery, TopRow, UsageError, UsagePoint, UsageQuery,
-    UsageSeries, UsageService,
+    MAX_POINTS, TopBy, TopGroup, TopQuery, TopRow, UsageError, UsagePoint, UsageQuery, UsageSeries,
+    UsageService,
 };
 pub use recorder::UsageRecorder;
 pub use rollup::{Rollup, RollupReport, UsageRetention};

@@ -23,10 +23,10 @@ use zenzefi_domain::ports::{
     RetentionStore, SessionStore, StatsStore, TokenStore, Transactions, UnitOfWork, UsageStore,
     UserStore,
 };
-use zenzefi_domain::usage::{TopQuery, TopRow, UsageBucket, UsagePoint, UsageQuery};
 use zenzefi_domain::proxy::DeviceId;
 use zenzefi_domain::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use zenzefi_domain::token::{AccessToken, TokenHash, TokenId};
+use zenzefi_domain::usage::{TopQuery, TopRow, UsageBucket, UsagePoint, UsageQuery};
 use zenzefi_domain::user::{Email, User, UserId};
 
 fn down() -> PortError {

@@ -57,9 +57,7 @@ pub(in crate::routes) fn period(
     now: OffsetDateTime,
 ) -> (OffsetDateTime, OffsetDateTime) {
     let to = checked.instant("to", to).unwrap_or(now);
-    let from = checked
-        .instant("from", from)
-        .unwrap_or(to - DEFAULT_PERIOD);
+    let from = checked.instant("from", from).unwrap_or(to - DEFAULT_PERIOD);
     (from, to)
 }
 

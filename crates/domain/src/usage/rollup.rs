@@ -53,9 +53,9 @@ impl Rollup {
             .db
             // Whole days only, so that a day is never split between an
             // hour and a day bucket.
-            .fold_hours_before(Granularity::Day.floor(
-                now - Duration::days(i64::from(self.retention.hour_days)),
-            ))
+            .fold_hours_before(
+                Granularity::Day.floor(now - Duration::days(i64::from(self.retention.hour_days))),
+            )
             .await?;
         let days_deleted = self
             .db

@@ -27,7 +27,12 @@ fn reads(step: Granularity, width: Granularity) -> bool {
     }
 }
 
-fn add(buckets: &mut UsageBuckets, key: (TokenId, Granularity, OffsetDateTime), user: UserId, counts: &UsageCounts) {
+fn add(
+    buckets: &mut UsageBuckets,
+    key: (TokenId, Granularity, OffsetDateTime),
+    user: UserId,
+    counts: &UsageCounts,
+) {
     buckets
         .entry(key)
         .or_insert_with(|| (user, UsageCounts::default()))

@@ -162,7 +162,10 @@ fn rows(batch: &[UsageBucket]) -> BTreeMap<Key, (Uuid, UsageCounts)> {
     rows
 }
 
-fn upsert(backend: DbBackend, chunk: &[(&Key, &(Uuid, UsageCounts))]) -> Result<Statement, PortError> {
+fn upsert(
+    backend: DbBackend,
+    chunk: &[(&Key, &(Uuid, UsageCounts))],
+) -> Result<Statement, PortError> {
     let mut params = Params::new(backend);
     let mut tuples = Vec::with_capacity(chunk.len());
     for ((token, step, start), (user, counts)) in chunk {

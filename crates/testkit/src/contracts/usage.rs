@@ -5,8 +5,8 @@ use time::{Duration, OffsetDateTime};
 use zenzefi_domain::ports::Database;
 use zenzefi_domain::token::AccessToken;
 use zenzefi_domain::usage::{
-    Granularity, RefusalReason, ResponseClass, TopBy, TopGroup, TopQuery, UsageBucket,
-    UsageCounts, UsageQuery,
+    Granularity, RefusalReason, ResponseClass, TopBy, TopGroup, TopQuery, UsageBucket, UsageCounts,
+    UsageQuery,
 };
 use zenzefi_domain::user::UserId;
 
@@ -47,7 +47,11 @@ async fn total(
     };
     let mut sum = UsageCounts::default();
     for point in db.usage_series(&query).await.unwrap() {
-        assert_eq!(step.floor(point.t), point.t, "a step starts on its boundary");
+        assert_eq!(
+            step.floor(point.t),
+            point.t,
+            "a step starts on its boundary"
+        );
         sum.add(&point.counts);
     }
     sum
@@ -82,7 +86,11 @@ pub async fn flushed_usage_adds_up_at_every_step(db: &dyn Database, t0: OffsetDa
     .unwrap();
     let (from, to) = (t0 - Duration::days(1), t0 + Duration::days(1));
     for step in Granularity::ALL {
-        assert_eq!(total(db, step, from, to, Some(ann.id)).await, times(10), "{step:?}");
+        assert_eq!(
+            total(db, step, from, to, Some(ann.id)).await,
+            times(10),
+            "{step:?}"
+        );
         assert_eq!(total(db, step, from, to, None).await, times(15), "{step:?}");
     }
     let by_minute = UsageQuery {
@@ -123,11 +131,16 @@ pub async fn folding_minutes_hours_and_days_changes_no_total(
     let (from, to) = (t0 - Duration::days(400), t0 + Duration::days(1));
     let check = || async {
         assert_eq!(total(db, Granularity::Hour, from, to, None).await, expected);
-        assert_eq!(total(db, Granularity::Day, from, to, Some(ann.id)).await, expected);
+        assert_eq!(
+            total(db, Granularity::Day, from, to, Some(ann.id)).await,
+            expected
+        );
     };
     check().await;
     for _ in 0..2 {
-        db.delete_minutes_before(t0 - Duration::hours(48)).await.unwrap();
+        db.delete_minutes_before(t0 - Duration::hours(48))
+            .await
+            .unwrap();
         check().await;
         db.fold_hours_before(Granularity::Day.floor(t0 - Duration::days(90)))
             .await
@@ -138,7 +151,10 @@ pub async fn folding_minutes_hours_and_days_changes_no_total(
     let minutes = total(db, Granularity::Minute, from, to, None).await;
     assert_eq!(minutes.requests, (1 + 2) + (2 + 2) + (6 + 2));
     // Day buckets past their retention go, and only they.
-    let gone = db.delete_days_before(t0 - Duration::days(100)).await.unwrap();
+    let gone = db
+        .delete_days_before(t0 - Duration::days(100))
+        .await
+        .unwrap();
     assert_eq!(gone, 2);
     let left = total(db, Granularity::Day, from, to, None).await;
     assert_eq!(left.requests, expected.requests - (1 + 24 * 200 % 7) - 2);
@@ -176,7 +192,10 @@ pub async fn the_top_ranks_tokens_or_users_with_their_owner(db: &dyn Database, t
         .unwrap();
     let ranked: Vec<_> = tokens.iter().map(|r| (r.token_id, r.requests)).collect();
     assert_eq!(ranked, [(Some(a1.id), 5), (Some(a2.id), 4)]);
-    assert_eq!(tokens[0].token_prefix.as_deref(), Some(a1.token_prefix.as_str()));
+    assert_eq!(
+        tokens[0].token_prefix.as_deref(),
+        Some(a1.token_prefix.as_str())
+    );
     assert_eq!(tokens[0].user_username, "ann");
     let users = db
         .usage_top(&top(TopBy::Requests, TopGroup::User, 10))

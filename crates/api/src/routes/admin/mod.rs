@@ -141,13 +141,21 @@ impl Checked {
         })
     }
 
-    pub(in crate::routes) fn uuid(&mut self, field: &'static str, raw: Option<&str>) -> Option<Uuid> {
+    pub(in crate::routes) fn uuid(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+    ) -> Option<Uuid> {
         self.read(field, raw, |s| {
             Uuid::parse_str(s).map_err(|_| "must be a UUID".to_owned())
         })
     }
 
-    pub(in crate::routes) fn flag(&mut self, field: &'static str, raw: Option<&str>) -> Option<bool> {
+    pub(in crate::routes) fn flag(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+    ) -> Option<bool> {
         self.read(field, raw, |s| match s {
             "true" => Ok(true),
             "false" => Ok(false),
@@ -155,7 +163,11 @@ impl Checked {
         })
     }
 
-    pub(in crate::routes) fn instant(&mut self, field: &'static str, raw: Option<&str>) -> Option<OffsetDateTime> {
+    pub(in crate::routes) fn instant(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+    ) -> Option<OffsetDateTime> {
         self.read(field, raw, |s| {
             OffsetDateTime::parse(s, &Rfc3339)
                 .map_err(|_| "must be an RFC 3339 date-time, e.g. 2025-01-31T12:00:00Z".to_owned())
