@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use zenzefi_domain::token::TokenId;
 use zenzefi_domain::usage::{
-    Granularity, RefusalReason, ResponseClass, UsageCounts, UsageQuery, UsageSeries,
+    Granularity, RefusalReason, ResponseClass, UsageCounts, UsageError, UsageQuery, UsageSeries,
 };
 use zenzefi_domain::user::UserId;
 
@@ -68,7 +68,7 @@ impl SeriesParams {
         checked: &mut Checked,
         user: Option<UserId>,
         now: OffsetDateTime,
-    ) -> Result<UsageQuery, ApiError> {
+    ) -> Result<UsageQuery, UsageError> {
         let (from, to) = period(checked, self.from.as_deref(), self.to.as_deref(), now);
         let granularity = checked
             .one_of(
@@ -79,13 +79,7 @@ impl SeriesParams {
             )
             .unwrap_or(Granularity::Hour);
         let token = checked.uuid("token_id", self.token_id.as_deref());
-        Ok(UsageQuery::new(
-            from,
-            to,
-            granularity,
-            user,
-            token.map(TokenId),
-        )?)
+        UsageQuery::new(from, to, granularity, user, token.map(TokenId))
     }
 }
 
