@@ -100,13 +100,26 @@ impl MigrationTrait for Migration {
             }
             _ => manager.create_table(table).await?,
         }
+        // Everyone's series, the top lists and the rollup's cut-offs. On
+        // PostgreSQL it carries what a top list sums: an index-only scan of
+        // 24 h (94 000 hour rows in the 10 M-row benchmark) takes 12 ms where
+        // the index and heap took 28 ms, and its lower cost keeps the JIT
+        // (25 ms of compiling) out of the plan.
+        let by_time = match backend {
+            DbBackend::Postgres => {
+                "CREATE INDEX ix_usage_buckets_step_start ON usage_buckets (step_secs, bucket_start) \
+                 INCLUDE (token_id, user_id, requests, bytes_in, bytes_out)"
+            }
+            _ => {
+                "CREATE INDEX ix_usage_buckets_step_start ON usage_buckets (step_secs, bucket_start)"
+            }
+        };
         execute_all(
             manager,
             &[
                 // A user's series (`/users/me/usage`, `?user_id=`).
                 "CREATE INDEX ix_usage_buckets_user ON usage_buckets (user_id, step_secs, bucket_start)",
-                // Everyone's series, the top lists and the rollup's cut-offs.
-                "CREATE INDEX ix_usage_buckets_step_start ON usage_buckets (step_secs, bucket_start)",
+                by_time,
             ],
         )
         .await
