@@ -302,6 +302,16 @@ async fn answers_have_the_documented_shapes() {
     let tokens = body(app.get_as(&jwt, "/api/v1/tokens/my-tokens").await).await;
     assert_shape(&doc, "TokenList", &tokens);
     assert_shape(&doc, "AccessToken", &tokens["items"][0]);
+    let usage = body(
+        app.get_as(&jwt, "/api/v1/users/me/usage?granularity=hour")
+            .await,
+    )
+    .await;
+    assert_shape(&doc, "UsageSeries", &usage);
+    assert_shape(&doc, "UsagePoint", &usage["series"][0]);
+    app.promote("ada@x.io").await;
+    let top = body(app.get_as(&jwt, "/api/v1/admin/usage/top?group=user").await).await;
+    assert_shape(&doc, "UsageTop", &top);
 
     let refused = app
         .post("/api/v1/auth/register")

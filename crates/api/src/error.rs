@@ -19,6 +19,7 @@ use zenzefi_domain::auth::{AuthenticateError, LoginError, RegisterError, UpdateP
 use zenzefi_domain::currency::{DepositError, SettleError};
 use zenzefi_domain::sessions::TerminateError;
 use zenzefi_domain::tokens::{PurchaseError, RevokeError};
+use zenzefi_domain::usage::UsageError;
 use zenzefi_domain::validation::ValidationErrors;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -228,6 +229,20 @@ impl From<PortError> for ApiError {
                 )
             },
             PortError::Unexpected(_) => Self::internal(err),
+        }
+    }
+}
+
+impl From<UsageError> for ApiError {
+    fn from(err: UsageError) -> Self {
+        match err {
+            UsageError::Invalid(errors) => errors.into(),
+            UsageError::TooManyPoints { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_points",
+                err.to_string(),
+            ),
+            UsageError::Port(e) => e.into(),
         }
     }
 }

@@ -16,6 +16,7 @@ use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_flusher
 use zenzefi_domain::PortError;
 use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
+use zenzefi_domain::usage::{UsageRecorder, UsageService};
 
 use crate::error::ApiError;
 use crate::extract::{Forwarding, json_config, path_config, query_config};
@@ -118,15 +119,22 @@ impl Application {
         let sessions = Arc::new(infra.session_service(settings));
         let mut flush_db = connect_flusher_database(settings).await?;
         flush_db.observe_queries(metrics::db_query);
-        let flusher = SessionFlusher::new(sessions.clone(), Arc::new(flush_db), readiness.clone())
-            .spawn(Duration::from_millis(
-                settings.sessions.flush_interval_ms.max(1),
-            ));
+        let usage = Arc::new(UsageRecorder::new(infra.clock.clone()));
+        let flusher = SessionFlusher::new(
+            sessions.clone(),
+            usage.clone(),
+            Arc::new(flush_db),
+            readiness.clone(),
+        )
+        .spawn(Duration::from_millis(
+            settings.sessions.flush_interval_ms.max(1),
+        ));
         let tokens = Arc::new(infra.token_service(settings)?);
-        let admission = Arc::new(ProxyAdmission::new(tokens.clone(), sessions.clone()));
+        let admission = Arc::new(ProxyAdmission::new(tokens.clone(), sessions.clone(), usage));
         let state = web::Data::new(AppState {
             auth,
             sessions: sessions.clone(),
+            usage: UsageService::new(infra.db()),
             currency: infra.currency_service(settings)?,
             admin: infra.admin_service(tokens.clone()),
             tokens,

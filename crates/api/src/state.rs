@@ -9,6 +9,7 @@ use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::ports::Clock;
 use zenzefi_domain::sessions::SessionService;
 use zenzefi_domain::tokens::TokenService;
+use zenzefi_domain::usage::UsageService;
 
 use crate::extract::Forwarding;
 use crate::health::HealthMonitor;
@@ -19,6 +20,7 @@ pub struct AppState {
     pub currency: CurrencyService,
     pub tokens: Arc<TokenService>,
     pub sessions: Arc<SessionService>,
+    pub usage: UsageService,
     pub admin: AdminService,
     pub jwt: JwtCodec,
     pub clock: Arc<dyn Clock>,

@@ -52,6 +52,7 @@ pub struct Settings {
     pub currency: CurrencySettings,
     pub sessions: SessionSettings,
     pub audit: AuditSettings,
+    pub usage: UsageSettings,
     pub metrics: MetricsSettings,
     pub rate_limit: RateLimitSettings,
     pub health: HealthSettings,
@@ -142,6 +143,14 @@ pub struct AuditSettings {
     pub retention_days: u32,
 }
 
+/// How long usage buckets are kept at each width (SPEC §14).
+#[derive(Debug, Clone, Deserialize)]
+pub struct UsageSettings {
+    pub minute_retention_hours: u32,
+    pub hour_retention_days: u32,
+    pub day_retention_days: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetricsSettings {
     pub bearer_token: Secret,
@@ -173,6 +182,7 @@ pub struct WorkerSettings {
     pub session_cleanup_cron: String,
     pub audit_retention_cron: String,
     pub pending_payment_expiry_cron: String,
+    pub usage_rollup_cron: String,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ use zenzefi_domain::ports::{
 use zenzefi_domain::pricing::Pricing;
 use zenzefi_domain::sessions::SessionService;
 use zenzefi_domain::tokens::TokenService;
+use zenzefi_domain::usage::{Rollup, UsageRetention};
 use zenzefi_memory::{
     InMemoryHealthCache, InMemoryRateLimiter, InMemorySessionClaims, InMemoryTokenCache,
     SystemClock,
@@ -196,6 +197,19 @@ impl Infrastructure {
     /// The worker's retention and expiry clean-ups.
     pub fn maintenance_service(&self, settings: &Settings) -> MaintenanceService {
         MaintenanceService::new(self.db(), self.clock.clone(), settings.audit.retention_days)
+    }
+
+    /// The worker's usage rollup.
+    pub fn usage_rollup(&self, settings: &Settings) -> Rollup {
+        Rollup::new(
+            self.db(),
+            self.clock.clone(),
+            UsageRetention {
+                minute_hours: settings.usage.minute_retention_hours,
+                hour_days: settings.usage.hour_retention_days,
+                day_days: settings.usage.day_retention_days,
+            },
+        )
     }
 
     /// Claims of scheduled job occurrences, shared by worker replicas

@@ -1,7 +1,9 @@
 //! Proxy admission: whether a proxied request may reach the
 //! upstream, decided in a fixed order — device, token, path, scope,
 //! session — and what follows once the upstream has answered (the token's
-//! clock starts) and once both bodies have crossed (the session's counters).
+//! clock starts) and once both bodies have crossed (the session's and the
+//! usage counters). A refusal of a request that named a known token counts
+//! in the token's usage (SPEC §14).
 //! The transport parses headers and streams bodies; every decision is here.
 
 use std::net::IpAddr;
@@ -11,8 +13,10 @@ use crate::error::PortError;
 use crate::ports::{AdmitError, ProxyExchange, SessionTracker};
 use crate::proxy::{DeviceId, ProxyPath, UnsafePath};
 use crate::session::SessionId;
-use crate::token::AccessToken;
+use crate::token::{AccessToken, TokenId};
 use crate::tokens::{TokenService, ValidateError};
+use crate::usage::{RefusalReason, ResponseClass, UsageRecorder};
+use crate::user::UserId;
 
 /// What the transport read off a proxied request, unchecked.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +56,7 @@ impl From<ValidateError> for Refusal {
     fn from(err: ValidateError) -> Self {
         match err {
             ValidateError::Invalid => Self::InvalidToken,
-            ValidateError::UserInactive => Self::UserInactive,
+            ValidateError::UserInactive { .. } => Self::UserInactive,
             ValidateError::Port(e) => Self::Port(e),
         }
     }
@@ -77,14 +81,50 @@ pub struct Admitted {
     pub session: SessionId,
 }
 
+impl Refusal {
+    /// The reason usage counts a refusal under, once the token is known.
+    fn usage_reason(&self) -> Option<RefusalReason> {
+        match self {
+            Self::InvalidPath(_) => Some(RefusalReason::InvalidPath),
+            Self::ScopeDenied => Some(RefusalReason::ScopeDenied),
+            Self::DeviceConflict => Some(RefusalReason::DeviceConflict),
+            Self::UserInactive => Some(RefusalReason::UserInactive),
+            _ => None,
+        }
+    }
+}
+
+/// How a forwarded exchange ended, as the transport saw it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExchangeOutcome {
+    /// Request body bytes streamed to the upstream.
+    pub bytes_in: u64,
+    /// Response body bytes streamed to the client.
+    pub bytes_out: u64,
+    /// The status the client got, the upstream's or ours; `None` when the
+    /// exchange ended before any.
+    pub status: Option<u16>,
+    /// Set when the gateway answered for an upstream that failed.
+    pub failure: Option<RefusalReason>,
+}
+
 pub struct ProxyAdmission {
     tokens: Arc<TokenService>,
     sessions: Arc<dyn SessionTracker>,
+    usage: Arc<UsageRecorder>,
 }
 
 impl ProxyAdmission {
-    pub fn new(tokens: Arc<TokenService>, sessions: Arc<dyn SessionTracker>) -> Self {
-        Self { tokens, sessions }
+    pub fn new(
+        tokens: Arc<TokenService>,
+        sessions: Arc<dyn SessionTracker>,
+        usage: Arc<UsageRecorder>,
+    ) -> Self {
+        Self {
+            tokens,
+            sessions,
+            usage,
+        }
     }
 
     /// Runs the checks in order and claims the token's session
@@ -95,7 +135,32 @@ impl ProxyAdmission {
             None => return Err(Refusal::DeviceIdRequired),
             Some(raw) => DeviceId::parse(raw).ok_or(Refusal::InvalidDeviceId)?,
         };
-        let token = self.presented(request.access_token).await?;
+        let presented = request.access_token.ok_or(Refusal::InvalidToken)?;
+        let token = match self.tokens.validate(presented, false).await {
+            Ok(token) => token,
+            Err(ValidateError::UserInactive { token, user }) => {
+                self.count_refusal(token, user, RefusalReason::UserInactive);
+                return Err(Refusal::UserInactive);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let (token_id, user_id) = (token.id, token.user_id);
+        self.admit_token(request, device, token)
+            .await
+            .inspect_err(|refusal| {
+                if let Some(reason) = refusal.usage_reason() {
+                    self.count_refusal(token_id, user_id, reason);
+                }
+            })
+    }
+
+    /// The checks that follow once the token is known.
+    async fn admit_token(
+        &self,
+        request: ProxyRequest<'_>,
+        device: DeviceId,
+        token: AccessToken,
+    ) -> Result<Admitted, Refusal> {
         let path = ProxyPath::parse(request.raw_path).map_err(Refusal::InvalidPath)?;
         if !token.scope.allows(&path) {
             return Err(Refusal::ScopeDenied);
@@ -116,6 +181,13 @@ impl ProxyAdmission {
         })
     }
 
+    /// Counts a refusal of a request that named this known token, for a
+    /// reason decided outside the admission (e.g. a rate limit).
+    pub fn count_refusal(&self, token: TokenId, user: UserId, reason: RefusalReason) {
+        self.usage
+            .record(token, user, |counts| counts.count_refusal(reason));
+    }
+
     /// The token named by `X-Access-Token`, valid right now; never
     /// activates. What `GET /proxy/status` shows.
     pub async fn presented(&self, access_token: Option<&str>) -> Result<AccessToken, Refusal> {
@@ -133,9 +205,22 @@ impl ProxyAdmission {
         Ok(())
     }
 
-    /// Both bodies stopped streaming (finished, failed or abandoned) after
-    /// `bytes` crossed. Cheap and non-blocking: counters are flushed later.
-    pub fn finish(&self, exchange: &ProxyExchange, session: SessionId, bytes: u64) {
-        self.sessions.finished(exchange, session, bytes);
+    /// Both bodies stopped streaming (finished, failed or abandoned).
+    /// Cheap and non-blocking: counters are flushed later.
+    pub fn finish(&self, exchange: &ProxyExchange, session: SessionId, outcome: ExchangeOutcome) {
+        self.sessions
+            .finished(exchange, session, outcome.bytes_in + outcome.bytes_out);
+        self.usage
+            .record(exchange.token_id, exchange.user_id, |counts| {
+                counts.requests += 1;
+                counts.bytes_in += outcome.bytes_in;
+                counts.bytes_out += outcome.bytes_out;
+                if let Some(class) = outcome.status.and_then(ResponseClass::of_status) {
+                    counts.count_response(class);
+                }
+                if let Some(reason) = outcome.failure {
+                    counts.count_refusal(reason);
+                }
+            });
     }
 }

@@ -23,6 +23,7 @@ pub mod session;
 pub mod sessions;
 pub mod token;
 pub mod tokens;
+pub mod usage;
 pub mod user;
 pub mod validation;
 

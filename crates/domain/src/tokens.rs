@@ -122,8 +122,9 @@ pub enum ValidateError {
     /// Unknown, revoked or expired; the proxy does not say which.
     #[error("invalid token")]
     Invalid,
+    /// A known token of a deactivated owner (usage counts the refusal).
     #[error("the token's owner is deactivated")]
-    UserInactive,
+    UserInactive { token: TokenId, user: UserId },
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -406,7 +407,10 @@ impl TokenService {
             return Err(ValidateError::Invalid);
         }
         if !entry.user_active {
-            return Err(ValidateError::UserInactive);
+            return Err(ValidateError::UserInactive {
+                token: entry.token.id,
+                user: entry.token.user_id,
+            });
         }
         if activate {
             return self.activate(entry.token).await;

@@ -20,11 +20,13 @@ use zenzefi_domain::money::Money;
 use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::ports::{
     AdminQueries, AuditStore, Counts, Database, InsertSessionError, InsertUserError, LedgerStore,
-    RetentionStore, SessionStore, StatsStore, TokenStore, Transactions, UnitOfWork, UserStore,
+    RetentionStore, SessionStore, StatsStore, TokenStore, Transactions, UnitOfWork, UsageStore,
+    UserStore,
 };
 use zenzefi_domain::proxy::DeviceId;
 use zenzefi_domain::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use zenzefi_domain::token::{AccessToken, TokenHash, TokenId};
+use zenzefi_domain::usage::{TopQuery, TopRow, UsageBucket, UsagePoint, UsageQuery};
 use zenzefi_domain::user::{Email, User, UserId};
 
 fn down() -> PortError {
@@ -359,5 +361,32 @@ impl RetentionStore for FailingDatabase {
         self.reach()?
             .cancel_pending_before(cutoff, now, batch)
             .await
+    }
+}
+
+#[async_trait]
+impl UsageStore for FailingDatabase {
+    async fn record_usage(&self, batch: &[UsageBucket]) -> Result<(), PortError> {
+        self.reach()?.record_usage(batch).await
+    }
+
+    async fn usage_series(&self, query: &UsageQuery) -> Result<Vec<UsagePoint>, PortError> {
+        self.reach()?.usage_series(query).await
+    }
+
+    async fn usage_top(&self, query: &TopQuery) -> Result<Vec<TopRow>, PortError> {
+        self.reach()?.usage_top(query).await
+    }
+
+    async fn delete_minutes_before(&self, before: OffsetDateTime) -> Result<u64, PortError> {
+        self.reach()?.delete_minutes_before(before).await
+    }
+
+    async fn fold_hours_before(&self, before: OffsetDateTime) -> Result<u64, PortError> {
+        self.reach()?.fold_hours_before(before).await
+    }
+
+    async fn delete_days_before(&self, before: OffsetDateTime) -> Result<u64, PortError> {
+        self.reach()?.delete_days_before(before).await
     }
 }

@@ -13,7 +13,7 @@ use zenzefi_domain::health::{CheckOutcome as Outcome, HealthStatus as Status};
 use zenzefi_domain::user::{
     EMAIL_MAX_CHARS, FULL_NAME_MAX_CHARS, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,
 };
-use zenzefi_domain::{audit, ledger, session, token};
+use zenzefi_domain::{audit, ledger, session, token, usage};
 
 use super::amount_pattern::amount_pattern;
 
@@ -161,6 +161,12 @@ named_schemas! {
     CheckOutcome => strings([Outcome::Ok, Outcome::Unavailable, Outcome::NotConfigured].map(|o| o.as_str()));
     /// The payment provider's events the webhook acts on.
     PaymentEvent => strings(["payment.succeeded", "payment.canceled"]);
+    /// The step of a usage series.
+    Granularity => strings(usage::Granularity::ALL.iter().map(|g| g.as_str()));
+    /// What a usage top list ranks by (`bytes`: request and response bytes).
+    TopBy => strings(["requests", "bytes"]);
+    /// What a usage top list ranks: tokens or users.
+    TopGroup => strings(["token", "user"]);
     /// What the mock payment page can decide.
     PaymentOutcome => strings(["succeeded", "canceled"]);
 }

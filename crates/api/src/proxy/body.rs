@@ -1,5 +1,5 @@
 //! Bodies stream through the proxy chunk by chunk, never collected, and
-//! every byte that crosses is counted for the session tracker.
+//! every byte that crosses is counted for the session tracker and usage.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,9 +12,10 @@ use futures::{Stream, StreamExt};
 use http_body::Body;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
-use zenzefi_domain::admission::ProxyAdmission;
+use zenzefi_domain::admission::{ExchangeOutcome, ProxyAdmission};
 use zenzefi_domain::ports::ProxyExchange;
 use zenzefi_domain::session::SessionId;
+use zenzefi_domain::usage::RefusalReason;
 
 use crate::upstream::{OutgoingBody, ResponseBody};
 
@@ -29,7 +30,11 @@ pub struct ExchangeReport {
     admission: Arc<ProxyAdmission>,
     exchange: ProxyExchange,
     session: SessionId,
-    bytes: Arc<AtomicU64>,
+    /// Request body bytes, counted by the upload task.
+    bytes_in: Arc<AtomicU64>,
+    bytes_out: u64,
+    status: Option<u16>,
+    failure: Option<RefusalReason>,
 }
 
 impl ExchangeReport {
@@ -42,19 +47,34 @@ impl ExchangeReport {
             admission,
             exchange,
             session,
-            bytes: Arc::default(),
+            bytes_in: Arc::default(),
+            bytes_out: 0,
+            status: None,
+            failure: None,
         }
     }
 
     fn counter(&self) -> Arc<AtomicU64> {
-        self.bytes.clone()
+        self.bytes_in.clone()
+    }
+
+    /// The status the client gets, and the upstream failure the gateway
+    /// answered for, if any.
+    pub fn answered(&mut self, status: u16, failure: Option<RefusalReason>) {
+        self.status = Some(status);
+        self.failure = failure;
     }
 }
 
 impl Drop for ExchangeReport {
     fn drop(&mut self) {
-        let bytes = self.bytes.load(Ordering::Relaxed);
-        self.admission.finish(&self.exchange, self.session, bytes);
+        let outcome = ExchangeOutcome {
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out,
+            status: self.status,
+            failure: self.failure,
+        };
+        self.admission.finish(&self.exchange, self.session, outcome);
     }
 }
 
@@ -115,9 +135,7 @@ impl Stream for Download {
                         continue;
                     };
                     this.idle = None;
-                    this.report
-                        .bytes
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    this.report.bytes_out += bytes.len() as u64;
                     return Poll::Ready(Some(Ok(bytes)));
                 }
                 Poll::Ready(Some(Err(err))) => {

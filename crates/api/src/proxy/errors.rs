@@ -3,6 +3,7 @@
 //! admission's refusals are the domain's (mapped in `crate::error`).
 
 use actix_web::http::StatusCode;
+use zenzefi_domain::usage::RefusalReason;
 
 use crate::error::ApiError;
 use crate::upstream::UpstreamError;
@@ -19,6 +20,17 @@ pub enum ProxyError {
     UpstreamTimeout,
     #[error("{0}")]
     UpstreamUnavailable(UpstreamError),
+}
+
+impl ProxyError {
+    /// The reason usage counts an upstream failure under.
+    pub fn usage_reason(&self) -> Option<RefusalReason> {
+        match self {
+            Self::UpstreamTimeout => Some(RefusalReason::UpstreamTimeout),
+            Self::UpstreamUnavailable(_) => Some(RefusalReason::UpstreamUnavailable),
+            _ => None,
+        }
+    }
 }
 
 impl From<UpstreamError> for ProxyError {

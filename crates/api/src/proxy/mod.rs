@@ -117,7 +117,7 @@ async fn forward_checked(
     } = admitted;
     let upstream = &proxy.upstream;
     let request = upstream_request(&req, upstream, &path, &state.forwarding)?;
-    let report = ExchangeReport::new(proxy.admission.clone(), exchange, session);
+    let mut report = ExchangeReport::new(proxy.admission.clone(), exchange, session);
     let body = if has_body(&req) {
         upload(payload, &report)
     } else {
@@ -127,8 +127,13 @@ async fn forward_checked(
 
     let sent = upstream.send(request, upstream.request_timeout).await;
     let latency = started.elapsed();
+    let mut failure = None;
     let answered: Result<Response<ResponseBody>, ApiError> = match sent {
-        Err(err) => Err(ProxyError::from(err).into()),
+        Err(err) => {
+            let err = ProxyError::from(err);
+            failure = err.usage_reason();
+            Err(err.into())
+        }
         Ok(response) => proxy
             .admission
             .answered(&token)
@@ -140,6 +145,7 @@ async fn forward_checked(
         Ok(response) => response.status().as_u16(),
         Err(err) => err.status_code().as_u16(),
     };
+    report.answered(status, failure);
     metrics::proxied(req.method(), status, token.scope, latency);
     let head_request = req.method() == Method::HEAD;
     Ok(relay(

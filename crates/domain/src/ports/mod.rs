@@ -25,6 +25,7 @@ mod session_tracker;
 mod stats;
 mod store;
 mod token_cache;
+mod usage_store;
 
 pub use clock::Clock;
 pub use entropy::Entropy;
@@ -41,3 +42,4 @@ pub use store::{
     RetentionStore, SessionStore, TokenStore, Transactions, UnitOfWork, UserStore,
 };
 pub use token_cache::{CacheLookup, CachedToken, TokenCache};
+pub use usage_store::UsageStore;

@@ -83,6 +83,7 @@ pub trait Database:
     + AdminQueries
     + RetentionStore
     + super::StatsStore
+    + super::UsageStore
     + Send
     + Sync
 {
@@ -98,6 +99,7 @@ impl<T> Database for T where
         + AdminQueries
         + RetentionStore
         + super::StatsStore
+        + super::UsageStore
 {
 }
 

@@ -15,6 +15,7 @@ pub mod stats;
 pub mod token_cache;
 pub mod tokens;
 pub mod unit_of_work;
+pub mod usage;
 pub mod users;
 
 use time::OffsetDateTime;
@@ -110,6 +111,9 @@ macro_rules! database_contracts {
             retention::stale_pending_deposits_are_canceled_in_batches_and_nothing_else,
             stats::counts_cover_usable_tokens_of_active_owners_open_sessions_and_every_user,
             job_runs::an_occurrence_is_claimed_once,
+            usage::flushed_usage_adds_up_at_every_step,
+            usage::folding_minutes_hours_and_days_changes_no_total,
+            usage::the_top_ranks_tokens_or_users_with_their_owner,
         );
     };
     (@scenarios ($open:expr, $handle:ident, $db:expr) $($module:ident :: $scenario:ident),* $(,)?) => {

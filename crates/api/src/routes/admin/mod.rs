@@ -5,6 +5,7 @@
 mod audit;
 mod sessions;
 mod tokens;
+mod usage;
 mod users;
 
 use actix_web::http::Method;
@@ -40,6 +41,8 @@ pub(super) const ROUTES: &[Endpoint] = &[
     (Method::DELETE, "/sessions/{session_id}", |r| {
         r.to(sessions::terminate)
     }),
+    (Method::GET, "/usage", |r| r.to(usage::series)),
+    (Method::GET, "/usage/top", |r| r.to(usage::top)),
 ];
 
 /// Every admin route as `(method, path)`, the path relative to
@@ -62,6 +65,8 @@ pub fn admin_routes() -> Vec<(Method, &'static str)> {
     audit::export,
     sessions::list,
     sessions::terminate,
+    usage::series,
+    usage::top,
 ))]
 pub(super) struct Api;
 
@@ -126,23 +131,31 @@ fn page_of<D, T: Serialize>(rows: Paged<D>, page: Page, item: impl FnMut(D) -> T
 /// client sees all of them at once. A value that failed reads as absent;
 /// [`Checked::done`] then refuses the request.
 #[derive(Default)]
-struct Checked(ValidationErrors);
+pub(in crate::routes) struct Checked(ValidationErrors);
 
 impl Checked {
-    fn page(&mut self, query: &PageQuery) -> Page {
+    pub(in crate::routes) fn page(&mut self, query: &PageQuery) -> Page {
         query.parse().unwrap_or_else(|errors| {
             self.0.0.extend(errors.0);
             Page::default()
         })
     }
 
-    fn uuid(&mut self, field: &'static str, raw: Option<&str>) -> Option<Uuid> {
+    pub(in crate::routes) fn uuid(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+    ) -> Option<Uuid> {
         self.read(field, raw, |s| {
             Uuid::parse_str(s).map_err(|_| "must be a UUID".to_owned())
         })
     }
 
-    fn flag(&mut self, field: &'static str, raw: Option<&str>) -> Option<bool> {
+    pub(in crate::routes) fn flag(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+    ) -> Option<bool> {
         self.read(field, raw, |s| match s {
             "true" => Ok(true),
             "false" => Ok(false),
@@ -150,7 +163,11 @@ impl Checked {
         })
     }
 
-    fn instant(&mut self, field: &'static str, raw: Option<&str>) -> Option<OffsetDateTime> {
+    pub(in crate::routes) fn instant(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+    ) -> Option<OffsetDateTime> {
         self.read(field, raw, |s| {
             OffsetDateTime::parse(s, &Rfc3339)
                 .map_err(|_| "must be an RFC 3339 date-time, e.g. 2025-01-31T12:00:00Z".to_owned())
@@ -158,7 +175,7 @@ impl Checked {
     }
 
     /// One of a closed set of values, named in the message when it is not.
-    fn one_of<T: Copy>(
+    pub(in crate::routes) fn one_of<T: Copy>(
         &mut self,
         field: &'static str,
         raw: Option<&str>,
@@ -173,7 +190,7 @@ impl Checked {
         })
     }
 
-    fn read<T>(
+    pub(in crate::routes) fn read<T>(
         &mut self,
         field: &'static str,
         raw: Option<&str>,
@@ -182,7 +199,7 @@ impl Checked {
         self.0.check(field, raw.map(parse).transpose()).flatten()
     }
 
-    fn done(self) -> Result<(), ValidationErrors> {
+    pub(in crate::routes) fn done(self) -> Result<(), ValidationErrors> {
         if self.0.0.is_empty() {
             Ok(())
         } else {
