@@ -5,6 +5,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
@@ -19,7 +20,10 @@ use zenzefi_domain::auth::{AuthenticateError, LoginError, RegisterError, UpdateP
 use zenzefi_domain::currency::{DepositError, SettleError};
 use zenzefi_domain::sessions::TerminateError;
 use zenzefi_domain::tokens::{PurchaseError, RevokeError};
+use zenzefi_domain::quotas::Quota;
 use zenzefi_domain::validation::ValidationErrors;
+
+use crate::rate_limit::{self, Policy};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -35,6 +39,8 @@ pub struct ApiError {
     retry_after_secs: Option<u64>,
     /// A 405's `Allow` (RFC 9110 §15.5.6).
     allow: Option<String>,
+    /// A 429's rate-limit headers.
+    quota: Option<(Policy, Quota)>,
     /// Logged, never sent.
     cause: Option<Arc<dyn StdError + Send + Sync>>,
 }
@@ -83,6 +89,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after_secs: None,
             allow: None,
+            quota: None,
             cause: None,
         }
     }
@@ -93,6 +100,24 @@ impl ApiError {
         Self {
             allow: Some(allow.join(", ")),
             ..Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", detail)
+        }
+    }
+
+    /// 429 `rate_limited` with `Retry-After` and the limit's headers.
+    pub fn rate_limited(policy: Policy, quota: Quota, detail: impl Into<String>) -> Self {
+        Self {
+            retry_after_secs: Some(whole_secs(quota.retry_after)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+        }
+        .with_quota(policy, quota)
+    }
+
+    /// The same problem, answered with the rate-limit headers of a request
+    /// that spent `quota`.
+    pub fn with_quota(self, policy: Policy, quota: Quota) -> Self {
+        Self {
+            quota: Some((policy, quota)),
+            ..self
         }
     }
 
@@ -209,11 +234,22 @@ impl ResponseError for ApiError {
         if let Some(allow) = &self.allow {
             response.insert_header((header::ALLOW, allow.as_str()));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        let mut response = response.json(problem);
+        if let Some((policy, quota)) = &self.quota {
+            rate_limit::insert_headers(response.headers_mut(), *policy, quota);
         }
-        response.json(problem)
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
+}
+
+/// A wait as `Retry-After` seconds: rounded up, at least one.
+fn whole_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 impl From<PortError> for ApiError {
@@ -275,9 +311,7 @@ impl From<LoginError> for ApiError {
             ),
             LoginError::UserInactive => user_inactive(),
             LoginError::RateLimited { retry_after } => Self {
-                retry_after_secs: Some(
-                    (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1),
-                ),
+                retry_after_secs: Some(whole_secs(retry_after)),
                 ..Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",
@@ -442,6 +476,9 @@ impl From<Refusal> for ApiError {
     fn from(err: Refusal) -> Self {
         let (status, code) = match err {
             Refusal::Port(e) => return e.into(),
+            Refusal::RateLimited(quota) => {
+                return Self::rate_limited(Policy::Proxy, quota, err.to_string());
+            }
             Refusal::UserInactive => return user_inactive(),
             Refusal::DeviceIdRequired => (StatusCode::BAD_REQUEST, "device_id_required"),
             Refusal::InvalidDeviceId => (StatusCode::BAD_REQUEST, "invalid_device_id"),

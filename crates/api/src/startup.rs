@@ -16,6 +16,7 @@ use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_flusher
 use zenzefi_domain::PortError;
 use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
+use zenzefi_domain::quotas::Quotas;
 
 use crate::error::ApiError;
 use crate::extract::{Forwarding, json_config, path_config, query_config};
@@ -23,6 +24,7 @@ use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
 use crate::proxy::{self, Proxy};
+use crate::quota_rounds;
 use crate::readiness::Readiness;
 use crate::request_id;
 use crate::routes;
@@ -52,6 +54,7 @@ pub struct Application {
     health_task: tokio::task::JoinHandle<()>,
     gauges_task: tokio::task::JoinHandle<()>,
     readiness_task: tokio::task::JoinHandle<()>,
+    quota_task: Option<tokio::task::JoinHandle<()>>,
     flusher: RunningFlusher,
     shutdown_timeout: Duration,
 }
@@ -122,7 +125,24 @@ impl Application {
                 settings.sessions.flush_interval_ms.max(1),
             ));
         let tokens = Arc::new(infra.token_service(settings)?);
-        let admission = Arc::new(ProxyAdmission::new(tokens.clone(), sessions.clone()));
+        let quotas = Arc::new(Quotas::default());
+        let quota_task = match infra.quota_sync() {
+            Some(sync) => Some(
+                quota_rounds::spawn(
+                    quotas.clone(),
+                    sync,
+                    Duration::from_millis(settings.rate_limit.sync_interval_ms.max(1)),
+                )
+                .await,
+            ),
+            None => None,
+        };
+        let admission = Arc::new(ProxyAdmission::new(
+            tokens.clone(),
+            sessions.clone(),
+            quotas.clone(),
+            settings.rate_limit.proxy_per_minute,
+        ));
         let state = web::Data::new(AppState {
             auth,
             sessions: sessions.clone(),
@@ -214,6 +234,7 @@ impl Application {
             health_task,
             gauges_task,
             readiness_task,
+            quota_task,
             flusher,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
         })
@@ -237,6 +258,9 @@ impl Application {
         self.health_task.abort();
         self.gauges_task.abort();
         self.readiness_task.abort();
+        if let Some(task) = self.quota_task {
+            task.abort();
+        }
         self.flusher.stop(self.shutdown_timeout).await;
         result
     }

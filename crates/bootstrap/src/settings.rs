@@ -147,6 +147,13 @@ pub struct MetricsSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitSettings {
     pub login_per_minute: u32,
+    /// Proxied requests per token per minute (a token may have its own).
+    pub proxy_per_minute: u32,
+    /// Requests per user per minute on the other JWT endpoints.
+    pub api_per_minute: u32,
+    /// How often an instance adds its proxy and API counts to the
+    /// cluster's (with Redis).
+    pub sync_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -248,8 +255,17 @@ impl Settings {
                     .into(),
             );
         }
-        if self.rate_limit.login_per_minute == 0 {
-            return invalid("rate_limit.login_per_minute must be at least 1".into());
+        for (key, value) in [
+            ("login_per_minute", self.rate_limit.login_per_minute),
+            ("proxy_per_minute", self.rate_limit.proxy_per_minute),
+            ("api_per_minute", self.rate_limit.api_per_minute),
+        ] {
+            if value == 0 {
+                return invalid(format!("rate_limit.{key} must be at least 1"));
+            }
+        }
+        if self.rate_limit.sync_interval_ms == 0 {
+            return invalid("rate_limit.sync_interval_ms must be at least 1".into());
         }
         self.trusted_proxies()?;
         self.public_origin()?;

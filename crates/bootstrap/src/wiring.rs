@@ -10,7 +10,8 @@ use zenzefi_domain::auth::{AuthService, LoginPolicy};
 use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::maintenance::MaintenanceService;
 use zenzefi_domain::ports::{
-    Clock, HealthCache, JobRuns, PasswordHasher, Probe, RateLimiter, SessionClaims, TokenCache,
+    Clock, HealthCache, JobRuns, PasswordHasher, Probe, QuotaSync, RateLimiter, SessionClaims,
+    TokenCache,
 };
 use zenzefi_domain::pricing::Pricing;
 use zenzefi_domain::sessions::SessionService;
@@ -21,7 +22,7 @@ use zenzefi_memory::{
 };
 use zenzefi_persistence::{ConnectOptions, SeaDatabase};
 use zenzefi_redis::{
-    NearCache, NearCacheSettings, RedisHealthCache, RedisPool, RedisRateLimiter,
+    NearCache, NearCacheSettings, RedisHealthCache, RedisPool, RedisQuotaSync, RedisRateLimiter,
     RedisSessionClaims, RedisTokenCache,
 };
 
@@ -71,6 +72,7 @@ pub struct Infrastructure {
     token_cache: Arc<dyn TokenCache>,
     session_claims: Arc<dyn SessionClaims>,
     health_cache: Arc<dyn HealthCache>,
+    quota_sync: Option<Arc<dyn QuotaSync>>,
 }
 
 impl Infrastructure {
@@ -92,10 +94,11 @@ impl Infrastructure {
             );
             None
         };
-        let (token_cache, session_claims, health_cache): (
+        let (token_cache, session_claims, health_cache, quota_sync): (
             Arc<dyn TokenCache>,
             Arc<dyn SessionClaims>,
             Arc<dyn HealthCache>,
+            Option<Arc<dyn QuotaSync>>,
         ) = match &redis {
             Some(pool) => {
                 let near = NearCache::start(
@@ -109,14 +112,16 @@ impl Infrastructure {
                 .await?;
                 (
                     Arc::new(RedisTokenCache::new(near.clone())),
-                    Arc::new(RedisSessionClaims::new(near)),
+                    Arc::new(RedisSessionClaims::new(near.clone())),
                     Arc::new(RedisHealthCache::new(pool.clone())),
+                    Some(Arc::new(RedisQuotaSync::new(near))),
                 )
             }
             None => (
                 Arc::new(InMemoryTokenCache::default()),
                 Arc::new(InMemorySessionClaims::default()),
                 Arc::new(InMemoryHealthCache::default()),
+                None,
             ),
         };
         Ok(Self {
@@ -126,6 +131,7 @@ impl Infrastructure {
             token_cache,
             session_claims,
             health_cache,
+            quota_sync,
         })
     }
 
@@ -151,6 +157,12 @@ impl Infrastructure {
             Some(pool) => Arc::new(RedisRateLimiter::new(pool.clone())),
             None => Arc::new(InMemoryRateLimiter::default()),
         }
+    }
+
+    /// Where the proxy and API limits are added up across instances; `None`
+    /// on the embedded default, where this process alone counts.
+    pub fn quota_sync(&self) -> Option<Arc<dyn QuotaSync>> {
+        self.quota_sync.clone()
     }
 
     /// Shared through Redis when configured, so that a revocation on one

@@ -1,6 +1,6 @@
 //! Proxy admission: whether a proxied request may reach the
-//! upstream, decided in a fixed order — device, token, path, scope,
-//! session — and what follows once the upstream has answered (the token's
+//! upstream, decided in a fixed order — device, token, path, scope, the
+//! token's rate limit, session — and what follows once the upstream has answered (the token's
 //! clock starts) and once both bodies have crossed (the session's counters).
 //! The transport parses headers and streams bodies; every decision is here.
 
@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::error::PortError;
 use crate::ports::{AdmitError, ProxyExchange, SessionTracker};
 use crate::proxy::{DeviceId, ProxyPath, UnsafePath};
+use crate::quotas::{Quota, QuotaKey, Quotas};
 use crate::session::SessionId;
 use crate::token::AccessToken;
 use crate::tokens::{TokenService, ValidateError};
@@ -42,6 +43,8 @@ pub enum Refusal {
     InvalidPath(UnsafePath),
     #[error("this token's scope does not cover the path")]
     ScopeDenied,
+    #[error("This token's request rate limit is exhausted; retry later")]
+    RateLimited(Quota),
     #[error("Another device is using this token")]
     DeviceConflict,
     #[error(transparent)]
@@ -67,24 +70,38 @@ impl From<AdmitError> for Refusal {
     }
 }
 
-/// A request cleared for the upstream: the path to forward and the session
-/// it counts towards.
+/// A request cleared for the upstream: the path to forward, the session
+/// it counts towards and what is left of the token's rate limit.
 #[derive(Debug, Clone)]
 pub struct Admitted {
     pub token: AccessToken,
     pub path: ProxyPath,
     pub exchange: ProxyExchange,
     pub session: SessionId,
+    pub quota: Quota,
 }
 
 pub struct ProxyAdmission {
     tokens: Arc<TokenService>,
     sessions: Arc<dyn SessionTracker>,
+    quotas: Arc<Quotas>,
+    /// Requests per minute per token, unless the token has its own.
+    per_minute: u32,
 }
 
 impl ProxyAdmission {
-    pub fn new(tokens: Arc<TokenService>, sessions: Arc<dyn SessionTracker>) -> Self {
-        Self { tokens, sessions }
+    pub fn new(
+        tokens: Arc<TokenService>,
+        sessions: Arc<dyn SessionTracker>,
+        quotas: Arc<Quotas>,
+        per_minute: u32,
+    ) -> Self {
+        Self {
+            tokens,
+            sessions,
+            quotas,
+            per_minute,
+        }
     }
 
     /// Runs the checks in order and claims the token's session
@@ -100,6 +117,11 @@ impl ProxyAdmission {
         if !token.scope.allows(&path) {
             return Err(Refusal::ScopeDenied);
         }
+        // Only requests that would be forwarded spend the limit.
+        let quota = self.quotas.take(QuotaKey::Token(token.id), self.per_minute);
+        if !quota.admitted {
+            return Err(Refusal::RateLimited(quota));
+        }
         let exchange = ProxyExchange {
             user_id: token.user_id,
             token_id: token.id,
@@ -113,6 +135,7 @@ impl ProxyAdmission {
             path,
             exchange,
             session,
+            quota,
         })
     }
 
