@@ -25,6 +25,7 @@ use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
 use crate::proxy::{self, Proxy};
 use crate::quota_rounds;
+use crate::rate_limit;
 use crate::readiness::Readiness;
 use crate::request_id;
 use crate::routes;
@@ -162,6 +163,8 @@ impl Application {
             public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
             webhook_secret: settings.payments.webhook_secret.clone(),
             mock_gateway: settings.payments.mock_gateway,
+            quotas,
+            api_per_minute: settings.rate_limit.api_per_minute,
         });
 
         let listener =
@@ -213,6 +216,7 @@ impl Application {
                 .configure(metrics::configure)
                 .service(
                     web::scope("")
+                        .wrap(from_fn(rate_limit::api_headers))
                         .wrap(Compress::default())
                         .configure(routes::configure),
                 )
