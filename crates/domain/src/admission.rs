@@ -118,7 +118,8 @@ impl ProxyAdmission {
             return Err(Refusal::ScopeDenied);
         }
         // Only requests that would be forwarded spend the limit.
-        let quota = self.quotas.take(QuotaKey::Token(token.id), self.per_minute);
+        let per_minute = token.rate_limit_per_minute.unwrap_or(self.per_minute);
+        let quota = self.quotas.take(QuotaKey::Token(token.id), per_minute);
         if !quota.admitted {
             return Err(Refusal::RateLimited(quota));
         }

@@ -47,8 +47,9 @@ pub struct Quota {
     pub limit: u32,
     /// Requests left in the current window after this one.
     pub remaining: u32,
-    /// Until the oldest counted request leaves the window (whole seconds,
-    /// at most the window).
+    /// Until the oldest counted request leaves the window, in whole
+    /// seconds rounded up (so at most 61: the window and the slot in
+    /// progress).
     pub reset: Duration,
     /// When refused: how long to wait (at least one second).
     pub retry_after: Duration,
@@ -333,12 +334,11 @@ fn own_retry(counter: &Counter, limit: u32, now_ms: u64) -> Duration {
     Duration::from_secs(1)
 }
 
-/// Whole seconds until hits counted in `second` leave the window, at most
-/// the window's length.
+/// Whole seconds, rounded up, until hits counted in `second` leave the
+/// window: the first window without them ends in `second + 61`.
 fn until_gone(second: u64, now_ms: u64) -> Duration {
     let gone_ms = (second + SLOTS) * 1000;
-    let secs = gone_ms.saturating_sub(now_ms).div_ceil(1000);
-    Duration::from_secs(secs.min(WINDOW_SECS))
+    Duration::from_secs(gone_ms.saturating_sub(now_ms).div_ceil(1000))
 }
 
 fn unix_ms() -> u64 {
@@ -372,7 +372,7 @@ mod tests {
         let refused = quotas.take_at(key(), 3, T0 + 600);
         assert!(!refused.admitted);
         assert_eq!(refused.remaining, 0);
-        assert_eq!(refused.retry_after, Duration::from_secs(60));
+        assert_eq!(refused.retry_after, Duration::from_secs(61));
         let other = quotas.take_at(QuotaKey::User(UserId(Uuid::nil())), 3, T0 + 600);
         assert!(other.admitted);
     }
@@ -403,7 +403,7 @@ mod tests {
     fn the_reset_counts_down_and_remaining_comes_back() {
         let quotas = Quotas::default();
         let first = quotas.take_at(key(), 10, T0);
-        assert_eq!(first.reset, Duration::from_secs(60));
+        assert_eq!(first.reset, Duration::from_secs(61));
         let later = quotas.take_at(key(), 10, T0 + 30_000);
         assert_eq!((later.remaining, later.reset), (8, Duration::from_secs(31)));
         let after = quotas.take_at(key(), 10, T0 + 61_500);
