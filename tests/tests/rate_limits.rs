@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use reqwest::Response;
+use serde_json::json;
 use zenzefi_bootstrap::Secret;
 use zenzefi_testkit::redis_server::RedisServer;
 use zenzefi_tests::upstream::FakeUpstream;
-use zenzefi_tests::{Backend, TestApp, problem};
+use zenzefi_tests::{Backend, TestApp, body, problem};
 
 /// The app on `backend` forwarding to `upstream`, with these limits.
 async fn limited_app(
@@ -223,5 +224,68 @@ async fn with_redis_down_each_instance_enforces_the_limit_on_its_own() {
         metrics.contains("zenzefi_rate_limited_total{limit=\"proxy\"} ")
             && metrics.contains("zenzefi_proxy_denied_total{reason=\"rate_limited\"} "),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn an_admin_sets_and_clears_a_tokens_own_limit_audited_and_listed() {
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = limited_app(Backend::Embedded, &upstream, None, 1000, 1000).await else {
+        return;
+    };
+    let (jwt, token) = app.token_holder("ann", "full").await;
+    let admin = app.signed_up("root@x.io", "root").await;
+    app.promote("root@x.io").await;
+    let tokens = body(app.get_as(&jwt, "/api/v1/tokens/my-tokens").await).await;
+    let id = tokens["items"][0]["token_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/admin/tokens/{id}");
+    let set = |value: serde_json::Value| {
+        app.patch(&path)
+            .bearer_auth(&admin)
+            .json(&json!({ "rate_limit_per_minute": value }))
+            .send()
+    };
+
+    assert_eq!(set(json!(0)).await.unwrap().status(), 422);
+    assert_eq!(set(json!(1_000_001)).await.unwrap().status(), 422);
+    let response = set(json!(2)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(body(response).await["rate_limit_per_minute"], 2);
+    let listed = body(app.get_as(&admin, "/api/v1/admin/tokens").await).await;
+    assert_eq!(listed["items"][0]["rate_limit_per_minute"], 2, "{listed}");
+    let others = app
+        .patch("/api/v1/admin/tokens/00000000-0000-0000-0000-000000000000")
+        .bearer_auth(&admin)
+        .json(&json!({ "rate_limit_per_minute": 5 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(others.status(), 404);
+
+    let statuses = [
+        proxied(&app, &app.base_url, &token).await,
+        proxied(&app, &app.base_url, &token).await,
+    ];
+    for response in &statuses {
+        assert_eq!(response.status(), 200);
+        assert_eq!(limit_headers(response).0, ("proxy".to_owned(), 2, 60));
+    }
+    assert_eq!(proxied(&app, &app.base_url, &token).await.status(), 429);
+
+    assert_eq!(set(serde_json::Value::Null).await.unwrap().status(), 200);
+    let back = proxied(&app, &app.base_url, &token).await;
+    assert_eq!(back.status(), 200, "the default of 1000 applies again");
+    assert_eq!(limit_headers(&back).0 .1, 1000);
+
+    let audited: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|row| row.action == "admin_token_update")
+        .collect();
+    assert_eq!(audited.len(), 2);
+    assert_eq!(
+        audited[0].details["changed_fields"]["rate_limit_per_minute"],
+        json!({ "old": null, "new": 2 })
     );
 }
