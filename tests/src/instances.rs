@@ -19,10 +19,8 @@ pub async fn app_on(upstream: &FakeUpstream, redis: Option<&RedisServer>) -> Opt
     TestApp::spawn_with(Backend::Shared, move |s| {
         s.upstream.url = url;
         s.sessions.flush_interval_ms = 200;
-        // Trials sign in dozens of users from one address, and make
-        // hundreds of calls per user.
+        // Trials sign in dozens of users from one address.
         s.rate_limit.login_per_minute = 1_000;
-        s.rate_limit.api_per_minute = 100_000;
         if let Some(redis) = redis {
             s.redis.url = Secret::new(redis);
         }

@@ -289,3 +289,43 @@ async fn an_admin_sets_and_clears_a_tokens_own_limit_audited_and_listed() {
         json!({ "old": null, "new": 2 })
     );
 }
+
+#[tokio::test]
+async fn registrations_logins_per_email_and_password_changes_are_limited() {
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = TestApp::spawn_with(Backend::Embedded, |s| {
+        s.upstream.url = upstream.url.clone();
+        s.rate_limit.register_per_hour = 2;
+        // Signing up logs in once.
+        s.rate_limit.login_per_hour_per_email = 4;
+        s.rate_limit.password_change_per_hour = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let jwt = app.signed_up("ann@x.io", "ann").await;
+    assert_eq!(app.register("bob@x.io", "bob").await.status(), 201);
+    let refused = app.register("cat@x.io", "cat").await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(problem(refused).await["code"], "rate_limited");
+
+    for _ in 0..3 {
+        assert_eq!(app.login("ANN@x.io", "wrong-pass1").await.status(), 401);
+    }
+    let locked = app.login("ann@x.io", "wrong-pass1").await;
+    assert_eq!(locked.status(), 429, "the email is normalised");
+    assert_eq!(app.login("bob@x.io", "wrong-pass1").await.status(), 401);
+
+    let change = |current: &str, new: &str| {
+        app.patch("/api/v1/users/me")
+            .bearer_auth(&jwt)
+            .json(&json!({ "password": new, "current_password": current }))
+            .send()
+    };
+    assert_eq!(change("wrong-pass9", "Another-pass1").await.unwrap().status(), 403);
+    let second = change("wrong-pass9", "Another-pass1").await.unwrap();
+    assert_eq!(second.status(), 429);
+    assert_eq!(problem(second).await["code"], "rate_limited");
+}

@@ -23,6 +23,7 @@ use zenzefi_domain::tokens::{PurchaseError, RevokeError};
 use zenzefi_domain::quotas::Quota;
 use zenzefi_domain::validation::ValidationErrors;
 
+use crate::metrics;
 use crate::rate_limit::{self, Policy};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -247,6 +248,16 @@ impl ResponseError for ApiError {
     }
 }
 
+/// 429 for an auth limit, counted under its `limit` label: each refusal
+/// becomes exactly one response, so the count is made here.
+fn auth_rate_limited(limit: &'static str, retry_after: Duration, detail: &str) -> ApiError {
+    metrics::rate_limited(limit);
+    ApiError {
+        retry_after_secs: Some(whole_secs(retry_after)),
+        ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+    }
+}
+
 /// A wait as `Retry-After` seconds: rounded up, at least one.
 fn whole_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
@@ -296,6 +307,11 @@ impl From<RegisterError> for ApiError {
                 "username_taken",
                 "This username is already taken",
             ),
+            RegisterError::RateLimited { retry_after } => auth_rate_limited(
+                "register",
+                retry_after,
+                "Too many registrations from this address; try again later",
+            ),
             RegisterError::Port(e) => e.into(),
         }
     }
@@ -310,14 +326,11 @@ impl From<LoginError> for ApiError {
                 "Invalid email or password",
             ),
             LoginError::UserInactive => user_inactive(),
-            LoginError::RateLimited { retry_after } => Self {
-                retry_after_secs: Some(whole_secs(retry_after)),
-                ..Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "Too many login attempts; try again later",
-                )
-            },
+            LoginError::RateLimited { retry_after } => auth_rate_limited(
+                "login",
+                retry_after,
+                "Too many login attempts; try again later",
+            ),
             LoginError::Port(e) => e.into(),
         }
     }
@@ -345,6 +358,11 @@ impl From<UpdateProfileError> for ApiError {
                 StatusCode::FORBIDDEN,
                 "invalid_current_password",
                 "The current password is wrong",
+            ),
+            UpdateProfileError::RateLimited { retry_after } => auth_rate_limited(
+                "password_change",
+                retry_after,
+                "Too many password changes; try again later",
             ),
             UpdateProfileError::Authenticate(e) => e.into(),
             UpdateProfileError::Port(e) => e.into(),

@@ -147,6 +147,9 @@ pub struct MetricsSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitSettings {
     pub login_per_minute: u32,
+    pub login_per_hour_per_email: u32,
+    pub register_per_hour: u32,
+    pub password_change_per_hour: u32,
     /// Proxied requests per token per minute (a token may have its own).
     pub proxy_per_minute: u32,
     /// Requests per user per minute on the other JWT endpoints.
@@ -257,6 +260,15 @@ impl Settings {
         }
         for (key, value) in [
             ("login_per_minute", self.rate_limit.login_per_minute),
+            (
+                "login_per_hour_per_email",
+                self.rate_limit.login_per_hour_per_email,
+            ),
+            ("register_per_hour", self.rate_limit.register_per_hour),
+            (
+                "password_change_per_hour",
+                self.rate_limit.password_change_per_hour,
+            ),
             ("proxy_per_minute", self.rate_limit.proxy_per_minute),
             ("api_per_minute", self.rate_limit.api_per_minute),
         ] {

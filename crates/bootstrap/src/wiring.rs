@@ -6,7 +6,7 @@ use std::time::Duration;
 use zenzefi_crypto::{Argon2Hasher, OsEntropy};
 use zenzefi_domain::PortError;
 use zenzefi_domain::admin::AdminService;
-use zenzefi_domain::auth::{AuthService, LoginPolicy};
+use zenzefi_domain::auth::{AuthLimits, AuthService};
 use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::maintenance::MaintenanceService;
 use zenzefi_domain::ports::{
@@ -227,8 +227,11 @@ impl Infrastructure {
             self.password_hasher()?,
             self.clock.clone(),
             self.rate_limiter(),
-            LoginPolicy {
-                attempts_per_minute: settings.rate_limit.login_per_minute,
+            AuthLimits {
+                login_per_minute: settings.rate_limit.login_per_minute,
+                login_per_hour_per_email: settings.rate_limit.login_per_hour_per_email,
+                register_per_hour: settings.rate_limit.register_per_hour,
+                password_change_per_hour: settings.rate_limit.password_change_per_hour,
             },
         ))
     }

@@ -46,7 +46,7 @@ pub const INVALIDATION_LAG_SECONDS: &str = "zenzefi_invalidation_lag_seconds";
 pub const SESSION_COUNTERS_LOST_TOTAL: &str = "zenzefi_session_counters_lost_total";
 pub const RATE_LIMITED_TOTAL: &str = "zenzefi_rate_limited_total";
 /// The `limit` label values of [`RATE_LIMITED_TOTAL`].
-const LIMITS: [&str; 3] = ["proxy", "api", "login"];
+const LIMITS: [&str; 5] = ["proxy", "api", "login", "register", "password_change"];
 
 const PROXY_LATENCY_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 const DB_QUERY_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1];
@@ -263,9 +263,6 @@ pub fn login_attempt<T>(outcome: Result<T, LoginError>) -> Result<T, LoginError>
     };
     if let Some(status) = status {
         counter!(AUTH_ATTEMPTS_TOTAL, "status" => status).increment(1);
-    }
-    if let Err(LoginError::RateLimited { .. }) = &outcome {
-        rate_limited("login");
     }
     outcome
 }
