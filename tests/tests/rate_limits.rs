@@ -95,7 +95,10 @@ async fn proxy_headers_count_down_then_429_then_reset_after_the_window() {
         assert_eq!(policy, ("proxy".to_owned(), 5, 60));
         assert_eq!((state.0.as_str(), state.1), ("proxy", expected));
         // Hits leave a sliding window 60 to 61 s after their second began.
-        assert!(state.2 <= last_t && state.2 <= 61 && state.2 > 0, "{state:?}");
+        assert!(
+            state.2 <= last_t && state.2 <= 61 && state.2 > 0,
+            "{state:?}"
+        );
         last_t = state.2;
     }
     let refused = proxied(&app, &app.base_url, &token).await;
@@ -117,7 +120,10 @@ async fn proxy_headers_count_down_then_429_then_reset_after_the_window() {
     assert_eq!(again.status(), 200);
     let (_, state) = limit_headers(&again);
     assert_eq!(state.1, 4, "the reset returned the whole quota");
-    assert!(state.2 > last_t.saturating_sub(5), "t starts a new count down");
+    assert!(
+        state.2 > last_t.saturating_sub(5),
+        "t starts a new count down"
+    );
 }
 
 #[tokio::test]
@@ -187,9 +193,15 @@ async fn three_instances_admit_one_tokens_limit_once_per_minute() {
     for hammer in hammers {
         hammer.await.unwrap();
     }
-    let (admitted, refused) = (admitted.load(Ordering::Relaxed), refused.load(Ordering::Relaxed));
+    let (admitted, refused) = (
+        admitted.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+    );
     eprintln!("60 s through 3 instances: {admitted} admitted, {refused} refused");
-    assert!(refused > LIMIT, "the hammer must exceed the limit: {refused}");
+    assert!(
+        refused > LIMIT,
+        "the hammer must exceed the limit: {refused}"
+    );
     assert!(
         (LIMIT * 9 / 10..=LIMIT * 11 / 10).contains(&admitted),
         "{admitted} admitted"
@@ -219,7 +231,14 @@ async fn with_redis_down_each_instance_enforces_the_limit_on_its_own() {
         "{statuses:?}"
     );
     assert_eq!(admitted, 4, "{statuses:?}");
-    let metrics = app.get("/metrics").send().await.unwrap().text().await.unwrap();
+    let metrics = app
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains("zenzefi_rate_limited_total{limit=\"proxy\"} ")
             && metrics.contains("zenzefi_proxy_denied_total{reason=\"rate_limited\"} "),
@@ -275,7 +294,7 @@ async fn an_admin_sets_and_clears_a_tokens_own_limit_audited_and_listed() {
     assert_eq!(set(serde_json::Value::Null).await.unwrap().status(), 200);
     let back = proxied(&app, &app.base_url, &token).await;
     assert_eq!(back.status(), 200, "the default of 1000 applies again");
-    assert_eq!(limit_headers(&back).0 .1, 1000);
+    assert_eq!(limit_headers(&back).0.1, 1000);
 
     let audited: Vec<_> = app
         .audit_rows()
@@ -324,7 +343,13 @@ async fn registrations_logins_per_email_and_password_changes_are_limited() {
             .json(&json!({ "password": new, "current_password": current }))
             .send()
     };
-    assert_eq!(change("wrong-pass9", "Another-pass1").await.unwrap().status(), 403);
+    assert_eq!(
+        change("wrong-pass9", "Another-pass1")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     let second = change("wrong-pass9", "Another-pass1").await.unwrap();
     assert_eq!(second.status(), 429);
     assert_eq!(problem(second).await["code"], "rate_limited");

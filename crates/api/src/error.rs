@@ -18,9 +18,9 @@ use zenzefi_domain::admin::AdminError;
 use zenzefi_domain::admission::Refusal;
 use zenzefi_domain::auth::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
 use zenzefi_domain::currency::{DepositError, SettleError};
+use zenzefi_domain::quotas::Quota;
 use zenzefi_domain::sessions::TerminateError;
 use zenzefi_domain::tokens::{PurchaseError, RevokeError};
-use zenzefi_domain::quotas::Quota;
 use zenzefi_domain::validation::ValidationErrors;
 
 use crate::metrics;
@@ -40,8 +40,8 @@ pub struct ApiError {
     retry_after_secs: Option<u64>,
     /// A 405's `Allow` (RFC 9110 §15.5.6).
     allow: Option<String>,
-    /// A 429's rate-limit headers.
-    quota: Option<(Policy, Quota)>,
+    /// The rate-limit headers to send (boxed: rare, and errors stay small).
+    quota: Option<Box<(Policy, Quota)>>,
     /// Logged, never sent.
     cause: Option<Arc<dyn StdError + Send + Sync>>,
 }
@@ -117,7 +117,7 @@ impl ApiError {
     /// that spent `quota`.
     pub fn with_quota(self, policy: Policy, quota: Quota) -> Self {
         Self {
-            quota: Some((policy, quota)),
+            quota: Some(Box::new((policy, quota))),
             ..self
         }
     }
@@ -236,7 +236,8 @@ impl ResponseError for ApiError {
             response.insert_header((header::ALLOW, allow.as_str()));
         }
         let mut response = response.json(problem);
-        if let Some((policy, quota)) = &self.quota {
+        if let Some(spent) = &self.quota {
+            let (policy, quota) = spent.as_ref();
             rate_limit::insert_headers(response.headers_mut(), *policy, quota);
         }
         if self.status == StatusCode::UNAUTHORIZED {

@@ -41,12 +41,7 @@ pub fn insert_headers(headers: &mut HeaderMap, policy: Policy, quota: &Quota) {
     let name = policy.as_str();
     let mut text = String::with_capacity(48);
     // Writing into a String cannot fail.
-    let _ = write!(
-        text,
-        "\"{name}\";q={};w={}",
-        quota.limit,
-        WINDOW.as_secs()
-    );
+    let _ = write!(text, "\"{name}\";q={};w={}", quota.limit, WINDOW.as_secs());
     let split = text.len();
     let _ = write!(
         text,
@@ -70,23 +65,21 @@ struct ApiQuota(Quota);
 
 /// Counts one request of `user` against `rate_limit.api_per_minute`: 429
 /// `rate_limited` over it; otherwise the response will carry the headers.
-pub fn spend_api_quota(req: &HttpRequest, user: &User) -> Result<(), ApiError> {
-    let Some(state) = req.app_data::<web::Data<AppState>>() else {
-        return Ok(());
-    };
+pub fn spend_api_quota(req: &HttpRequest, user: &User) -> Option<ApiError> {
+    let state = req.app_data::<web::Data<AppState>>()?;
     let quota = state
         .quotas
         .take(QuotaKey::User(user.id), state.api_per_minute);
     if !quota.admitted {
         metrics::rate_limited(Policy::Api.as_str());
-        return Err(ApiError::rate_limited(
+        return Some(ApiError::rate_limited(
             Policy::Api,
             quota,
             "Too many requests for this account; retry later",
         ));
     }
     req.extensions_mut().insert(ApiQuota(quota));
-    Ok(())
+    None
 }
 
 /// Puts the API limit's headers on the response of a request that spent

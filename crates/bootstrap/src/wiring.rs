@@ -60,6 +60,14 @@ pub async fn connect_flusher_database(settings: &Settings) -> Result<SeaDatabase
     .await
 }
 
+/// The adapters shared across instances through Redis, or kept in process.
+type SharedAdapters = (
+    Arc<dyn TokenCache>,
+    Arc<dyn SessionClaims>,
+    Arc<dyn HealthCache>,
+    Option<Arc<dyn QuotaSync>>,
+);
+
 /// The connected adapters of one process.
 #[derive(Clone)]
 pub struct Infrastructure {
@@ -94,12 +102,7 @@ impl Infrastructure {
             );
             None
         };
-        let (token_cache, session_claims, health_cache, quota_sync): (
-            Arc<dyn TokenCache>,
-            Arc<dyn SessionClaims>,
-            Arc<dyn HealthCache>,
-            Option<Arc<dyn QuotaSync>>,
-        ) = match &redis {
+        let (token_cache, session_claims, health_cache, quota_sync): SharedAdapters = match &redis {
             Some(pool) => {
                 let near = NearCache::start(
                     &redis_settings,

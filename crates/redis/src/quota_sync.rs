@@ -83,11 +83,7 @@ impl RedisQuotaSync {
 
 #[async_trait]
 impl QuotaSync for RedisQuotaSync {
-    async fn exchange(
-        &self,
-        second: u64,
-        deltas: &[QuotaDelta],
-    ) -> Result<ClusterView, PortError> {
+    async fn exchange(&self, second: u64, deltas: &[QuotaDelta]) -> Result<ClusterView, PortError> {
         let link = self.near.link();
         let mut conn = link.connection()?;
         let now_ms = second * 1000;

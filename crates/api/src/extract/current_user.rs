@@ -24,8 +24,10 @@ impl FromRequest for CurrentUser {
         let req = req.clone();
         Box::pin(async move {
             let user = user.await?;
-            if !user.is_superuser {
-                rate_limit::spend_api_quota(&req, &user)?;
+            if !user.is_superuser
+                && let Some(refused) = rate_limit::spend_api_quota(&req, &user)
+            {
+                return Err(refused);
             }
             Ok(CurrentUser(user))
         })

@@ -331,7 +331,10 @@ impl AdminService {
         .await?;
         // Before the commit: if the cache cannot be told, nothing changes.
         self.cache
-            .invalidate(std::slice::from_ref(&before.token_hash), INVALIDATION_WINDOW)
+            .invalidate(
+                std::slice::from_ref(&before.token_hash),
+                INVALIDATION_WINDOW,
+            )
             .await?;
         uow.commit().await?;
         Ok(AccessToken {

@@ -39,6 +39,5 @@ pub trait QuotaSync: Send + Sync {
     /// pushed may be passed with no deltas to read its count. MUST fail with
     /// `PortError::Unavailable` when the store cannot be reached; nothing is
     /// added then.
-    async fn exchange(&self, second: u64, deltas: &[QuotaDelta])
-    -> Result<ClusterView, PortError>;
+    async fn exchange(&self, second: u64, deltas: &[QuotaDelta]) -> Result<ClusterView, PortError>;
 }

@@ -110,7 +110,11 @@ pub async fn a_tokens_own_rate_limit_is_set_and_cleared(db: &dyn Database, t: Of
     let fresh = stored_token(db, &ann, 1, t).await;
     assert_eq!(fresh.rate_limit_per_minute, None);
 
-    assert!(db.set_token_rate_limit(fresh.id, Some(u32::MAX >> 1)).await.unwrap());
+    assert!(
+        db.set_token_rate_limit(fresh.id, Some(u32::MAX >> 1))
+            .await
+            .unwrap()
+    );
     let stored = db.token_by_id(fresh.id).await.unwrap().unwrap();
     assert_eq!(stored.rate_limit_per_minute, Some(u32::MAX >> 1));
     let by_hash = db.token_by_hash(&fresh.token_hash).await.unwrap().unwrap();
