@@ -26,6 +26,9 @@ const WINDOW_SECS: u64 = 60;
 /// interval ever holds more than the limit (no fixed-window boundary).
 pub const SLOTS: u64 = WINDOW_SECS + 1;
 const RING: usize = SLOTS as usize;
+/// Past this many keys, a new key first sweeps those idle for a window
+/// (rounds sweep too, but without Redis there are none).
+const SWEEP_AT: usize = 10_000;
 /// Without a successful round for this long, the cluster's view is no
 /// longer trusted and the instance counts on its own.
 const LINK_LOST_AFTER_MS: u64 = 2_000;
@@ -162,6 +165,9 @@ impl Quotas {
             }
         }
         let mut counters = self.counters.write().unwrap_or_else(|e| e.into_inner());
+        if counters.len() >= SWEEP_AT {
+            sweep(&mut counters, now_ms / 1000);
+        }
         let counter = counters
             .entry(key)
             .or_insert_with(|| Mutex::new(Counter::new()));
@@ -215,10 +221,7 @@ impl Quotas {
     /// marked pushed only once the round succeeded.
     fn deltas(&self, second: u64) -> Vec<QuotaDelta> {
         let mut counters = self.counters.write().unwrap_or_else(|e| e.into_inner());
-        counters.retain(|_, counter| {
-            let counter = counter.get_mut().unwrap_or_else(|e| e.into_inner());
-            counter.last_hit + SLOTS > second
-        });
+        sweep(&mut counters, second);
         counters
             .iter_mut()
             .map(|(key, counter)| {
@@ -252,6 +255,14 @@ impl Quotas {
             });
         }
     }
+}
+
+/// Forgets the keys with no hit in the window that ends in `second`.
+fn sweep(counters: &mut HashMap<QuotaKey, Mutex<Counter>>, second: u64) {
+    counters.retain(|_, counter| {
+        let counter = counter.get_mut().unwrap_or_else(|e| e.into_inner());
+        counter.last_hit + SLOTS > second
+    });
 }
 
 /// Admits or refuses one request on one key's counter.
@@ -410,7 +421,21 @@ mod tests {
         assert_eq!(after.remaining, 8, "the first hit left, the second not");
     }
 
+    /// A cluster that always reports `total` hits on every key, from
+    /// `instances` instances.
     struct Fixed(ClusterView);
+
+    impl Fixed {
+        fn new(instances: u32, total: u32) -> Self {
+            Self(ClusterView {
+                instances,
+                counts: vec![ClusterCount {
+                    total,
+                    oldest: Some(T0 / 1000),
+                }],
+            })
+        }
+    }
 
     #[async_trait::async_trait]
     impl QuotaSync for Fixed {
@@ -443,13 +468,7 @@ mod tests {
     fn between_rounds_an_instance_admits_only_its_share_of_the_slack() {
         let quotas = Quotas::default();
         quotas.take_at(key(), 600, T0);
-        let cluster = Fixed(ClusterView {
-            instances: 3,
-            counts: vec![ClusterCount {
-                total: 100,
-                oldest: Some(T0 / 1000),
-            }],
-        });
+        let cluster = Fixed::new(3, 100);
         block_on(quotas.sync_at(&cluster, T0 + 100)).unwrap();
         // 600 / 10 = 60 of slack, shared by 2 × (3 − 1): 15 per round.
         let admitted = (0..100)
@@ -466,13 +485,7 @@ mod tests {
     fn the_cluster_total_refuses_what_this_instance_never_saw() {
         let quotas = Quotas::default();
         quotas.take_at(key(), 50, T0);
-        let full = Fixed(ClusterView {
-            instances: 2,
-            counts: vec![ClusterCount {
-                total: 50,
-                oldest: Some(T0 / 1000),
-            }],
-        });
+        let full = Fixed::new(2, 50);
         block_on(quotas.sync_at(&full, T0 + 100)).unwrap();
         let refused = quotas.take_at(key(), 50, T0 + 1_000);
         assert!(!refused.admitted);
