@@ -129,7 +129,7 @@ struct Tally {
     oldest: Option<u64>,
 }
 
-/// How far an instance may run ahead of the cluster between two rounds.
+/// The cluster as the last successful round saw it.
 #[derive(Debug, Clone, Copy)]
 struct Link {
     instances: u32,
@@ -277,8 +277,9 @@ fn decide(counter: &mut Counter, limit: u32, now_ms: u64, link: Option<Link>) ->
         (Some(link), cluster) => {
             let (total, oldest) = cluster.map_or((0, None), |c| (c.total, c.oldest));
             let used = total.saturating_add(unsynced);
-            let ahead = unsynced < run_ahead(limit, link.instances);
-            (used, oldest, used < limit && ahead)
+            let share = RunAhead::of(limit, link.instances);
+            let admitted = used.saturating_add(share.reserve) < limit && unsynced < share.per_round;
+            (used, oldest, admitted)
         }
         (None, _) => (own, None, own < limit),
     };
@@ -319,15 +320,38 @@ fn decide(counter: &mut Counter, limit: u32, now_ms: u64, link: Option<Link>) ->
     }
 }
 
-/// How many hits an instance may admit between two rounds: its share of the
-/// slack the bound allows, since the others may, unseen, do the same within
-/// the round before and the round after. One instance alone need not wait.
-fn run_ahead(limit: u32, instances: u32) -> u32 {
-    if instances <= 1 {
-        return u32::MAX;
+/// How far an instance may run ahead of the cluster between two rounds.
+///
+/// What no instance sees at a given moment is at most, per instance, the
+/// hits it admitted since its last push (capped at `per_round`) plus one
+/// push it made since the others last read (also at most `per_round`): with
+/// N instances, under `2 × N × per_round`. That must fit in the slack the
+/// bound allows, `max(1, limit / 10)`; when even one hit per round does not
+/// fit (small limits), the difference is held back from the limit instead,
+/// so the bound holds at the price of admitting a little less. One instance
+/// alone sees everything and runs ahead freely.
+#[derive(Debug, Clone, Copy)]
+struct RunAhead {
+    per_round: u32,
+    reserve: u32,
+}
+
+impl RunAhead {
+    fn of(limit: u32, instances: u32) -> Self {
+        if instances <= 1 {
+            return Self {
+                per_round: u32::MAX,
+                reserve: 0,
+            };
+        }
+        let slack = (limit / 10).max(1);
+        let unseen = 2 * instances;
+        let per_round = (slack / unseen).max(1);
+        Self {
+            per_round,
+            reserve: (per_round * unseen).saturating_sub(slack),
+        }
     }
-    let slack = (limit / 10).max(1);
-    (slack / (2 * (instances - 1))).max(1)
 }
 
 /// When enough of this instance's own hits leave the window for one more.
@@ -470,15 +494,32 @@ mod tests {
         quotas.take_at(key(), 600, T0);
         let cluster = Fixed::new(3, 100);
         block_on(quotas.sync_at(&cluster, T0 + 100)).unwrap();
-        // 600 / 10 = 60 of slack, shared by 2 × (3 − 1): 15 per round.
+        // 600 / 10 = 60 of slack, shared by 2 × 3: 10 per round.
         let admitted = (0..100)
             .filter(|_| quotas.take_at(key(), 600, T0 + 150).admitted)
             .count();
-        assert_eq!(admitted, 15);
+        assert_eq!(admitted, 10);
         let refused = quotas.take_at(key(), 600, T0 + 150);
         assert_eq!(refused.retry_after, Duration::from_secs(1));
         block_on(quotas.sync_at(&cluster, T0 + 200)).unwrap();
         assert!(quotas.take_at(key(), 600, T0 + 250).admitted);
+    }
+
+    #[test]
+    fn a_small_limit_shared_by_instances_holds_back_what_the_slack_cannot_cover() {
+        let quotas = Quotas::default();
+        quotas.take_at(key(), 10, T0);
+        block_on(quotas.sync_at(&Fixed::new(3, 1), T0 + 100)).unwrap();
+        // Slack 1; one hit per round each from 3 instances may go unseen
+        // twice over (6), so 5 are held back: admitted while 1 + n + 5 < 10.
+        let admitted = (0..10)
+            .filter(|_| quotas.take_at(key(), 10, T0 + 150).admitted)
+            .count();
+        assert_eq!(admitted, 1);
+        block_on(quotas.sync_at(&Fixed::new(3, 4), T0 + 200)).unwrap();
+        assert!(quotas.take_at(key(), 10, T0 + 250).admitted);
+        block_on(quotas.sync_at(&Fixed::new(3, 5), T0 + 300)).unwrap();
+        assert!(!quotas.take_at(key(), 10, T0 + 350).admitted);
     }
 
     #[test]
