@@ -185,11 +185,6 @@ impl Quotas {
         })
     }
 
-    /// Whether the limits are being counted across instances right now.
-    pub fn synchronised(&self) -> bool {
-        self.link(unix_ms()).is_some()
-    }
-
     /// One synchronisation round: pushes the hits not yet pushed of every
     /// key used in the last window and takes the cluster's totals back.
     /// Keys idle for a whole window are forgotten. On failure the hits stay
@@ -273,15 +268,21 @@ fn decide(counter: &mut Counter, limit: u32, now_ms: u64, link: Option<Link>) ->
         unsynced,
         oldest: own_oldest,
     } = counter.tally(second);
-    let (used, oldest, admitted) = match (link, counter.cluster) {
+    // `ceiling`: what may be used of the limit, less what is held back.
+    let (used, oldest, ceiling, admitted) = match (link, counter.cluster) {
         (Some(link), cluster) => {
             let (total, oldest) = cluster.map_or((0, None), |c| (c.total, c.oldest));
             let used = total.saturating_add(unsynced);
             let share = RunAhead::of(limit, link.instances);
-            let admitted = used.saturating_add(share.reserve) < limit && unsynced < share.per_round;
-            (used, oldest, admitted)
+            let ceiling = limit.saturating_sub(share.reserve);
+            (
+                used,
+                oldest,
+                ceiling,
+                used < ceiling && unsynced < share.per_round,
+            )
         }
-        (None, _) => (own, None, own < limit),
+        (None, _) => (own, None, limit, own < limit),
     };
     let oldest = match (oldest, own_oldest) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -297,7 +298,7 @@ fn decide(counter: &mut Counter, limit: u32, now_ms: u64, link: Option<Link>) ->
         .map_or(Duration::ZERO, |oldest| until_gone(oldest, now_ms));
     let retry_after = if admitted {
         Duration::ZERO
-    } else if used < limit {
+    } else if used < ceiling {
         // Only the share between rounds is spent: the next round frees it.
         Duration::from_secs(1)
     } else {
@@ -311,7 +312,7 @@ fn decide(counter: &mut Counter, limit: u32, now_ms: u64, link: Option<Link>) ->
         admitted,
         limit,
         remaining: if admitted {
-            limit.saturating_sub(used)
+            ceiling.saturating_sub(used)
         } else {
             0
         },
