@@ -2,7 +2,7 @@
 //! limited endpoints: `RateLimit-Policy: "proxy";q=1000;w=60` and
 //! `RateLimit: "proxy";r=<remaining>;t=<seconds to reset>`.
 
-use std::fmt::Write;
+use std::cell::RefCell;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -36,27 +36,47 @@ impl Policy {
     }
 }
 
+thread_local! {
+    /// The last `RateLimit-Policy` value built on this worker thread: a
+    /// policy changes only with the limit, so most requests clone it (a
+    /// reference count) instead of formatting and allocating it again.
+    static LAST_POLICY: RefCell<Option<(Policy, u32, HeaderValue)>> = const { RefCell::new(None) };
+}
+
 /// Sets both headers for `quota` under `policy`.
 pub fn insert_headers(headers: &mut HeaderMap, policy: Policy, quota: &Quota) {
     let name = policy.as_str();
-    let mut text = String::with_capacity(48);
-    // Writing into a String cannot fail.
-    let _ = write!(text, "\"{name}\";q={};w={}", quota.limit, WINDOW.as_secs());
-    let split = text.len();
-    let _ = write!(
-        text,
+    let policy_value = LAST_POLICY.with_borrow_mut(|last| match last {
+        Some((p, limit, value)) if *p == policy && *limit == quota.limit => Some(value.clone()),
+        _ => {
+            let value = header_value(format_args!(
+                "\"{name}\";q={};w={}",
+                quota.limit,
+                WINDOW.as_secs()
+            ))?;
+            *last = Some((policy, quota.limit, value.clone()));
+            Some(value)
+        }
+    });
+    let state = header_value(format_args!(
         "\"{name}\";r={};t={}",
         quota.remaining,
         quota.reset.as_secs()
-    );
-    // Digits and a fixed name: always a valid header value.
-    if let (Ok(policy), Ok(state)) = (
-        HeaderValue::from_str(&text[..split]),
-        HeaderValue::from_str(&text[split..]),
-    ) {
-        headers.insert(RATE_LIMIT_POLICY, policy);
+    ));
+    if let (Some(policy_value), Some(state)) = (policy_value, state) {
+        headers.insert(RATE_LIMIT_POLICY, policy_value);
         headers.insert(RATE_LIMIT, state);
     }
+}
+
+/// Formats a short value on the stack and copies it into a header value
+/// once. Digits and a fixed name: always valid and always short.
+fn header_value(args: std::fmt::Arguments<'_>) -> Option<HeaderValue> {
+    let mut buffer = [0u8; 64];
+    let mut cursor = std::io::Cursor::new(&mut buffer[..]);
+    std::io::Write::write_fmt(&mut cursor, args).ok()?;
+    let len = usize::try_from(cursor.position()).ok()?;
+    HeaderValue::from_bytes(&buffer[..len]).ok()
 }
 
 /// What a JWT request spent of its user's API limit, for [`api_headers`].
@@ -94,4 +114,47 @@ pub async fn api_headers(
         insert_headers(res.headers_mut(), Policy::Api, &quota);
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn quota(limit: u32, remaining: u32, reset: u64) -> Quota {
+        Quota {
+            admitted: true,
+            limit,
+            remaining,
+            reset: Duration::from_secs(reset),
+            retry_after: Duration::ZERO,
+        }
+    }
+
+    fn headers_for(policy: Policy, quota: &Quota) -> (String, String) {
+        let mut headers = HeaderMap::new();
+        insert_headers(&mut headers, policy, quota);
+        let text = |name| headers.get(name).unwrap().to_str().unwrap().to_owned();
+        (text(&RATE_LIMIT_POLICY), text(&RATE_LIMIT))
+    }
+
+    #[test]
+    fn the_headers_are_structured_field_items_and_follow_a_changed_limit() {
+        assert_eq!(
+            headers_for(Policy::Proxy, &quota(1000, 999, 61)),
+            (
+                "\"proxy\";q=1000;w=60".to_owned(),
+                "\"proxy\";r=999;t=61".to_owned()
+            )
+        );
+        assert_eq!(
+            headers_for(Policy::Proxy, &quota(5, 0, 3)).0,
+            "\"proxy\";q=5;w=60"
+        );
+        assert_eq!(
+            headers_for(Policy::Api, &quota(5, 4, 60)),
+            ("\"api\";q=5;w=60".to_owned(), "\"api\";r=4;t=60".to_owned())
+        );
+    }
 }
