@@ -26,6 +26,9 @@
 #   BENCH_GATEWAY_BIN   run this zenzefi-api binary instead of building one
 #                       (to compare two builds; the header names it)
 #   BENCH_KEEP          1 = keep the temp dir (configs, logs, raw wrk output)
+#   BENCH_PROXY_PER_MINUTE  the token's rate limit (default 1000000000: counted and
+#                       synchronised like any limit, but never reached, so that
+#                       the run measures the limit's cost, not its refusals)
 #
 # Everything runs as the current user from one temp dir: both nginx instances
 # use their own prefix, config, pid file and logs there (the system nginx is
@@ -348,6 +351,7 @@ start_gateway() {
     export ZENZEFI__SERVER__BIND="127.0.0.1:$GATEWAY_PORT"
     export ZENZEFI__SERVER__PUBLIC_URL="http://127.0.0.1:$GATEWAY_PORT"
     export ZENZEFI__UPSTREAM__URL="http://127.0.0.1:$UPSTREAM_PORT"
+    export ZENZEFI__RATE_LIMIT__PROXY_PER_MINUTE="${BENCH_PROXY_PER_MINUTE:-1000000000}"
     case $profile in
       embedded | embedded-warn)
         export ZENZEFI__DATABASE__URL="sqlite://$dir/bench.db?mode=rwc"

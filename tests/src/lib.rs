@@ -46,6 +46,12 @@ impl TestApp {
         let mut settings = Settings::defaults();
         settings.server.bind = "127.0.0.1:0".into();
         settings.server.workers = 1;
+        // Tests make hundreds of calls per user and register dozens of users
+        // from one address; the tests of these limits set their own.
+        settings.rate_limit.api_per_minute = 100_000;
+        settings.rate_limit.register_per_hour = 100_000;
+        settings.rate_limit.login_per_hour_per_email = 100_000;
+        settings.rate_limit.password_change_per_hour = 100_000;
         let database = match backend {
             Backend::Embedded => TestDatabase::sqlite().await,
             Backend::Shared => {

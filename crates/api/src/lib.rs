@@ -10,6 +10,8 @@ mod metrics;
 mod money;
 mod openapi;
 mod proxy;
+mod quota_rounds;
+mod rate_limit;
 mod readiness;
 mod request_id;
 mod routes;

@@ -17,6 +17,7 @@ use zenzefi_domain::PortError;
 use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
 use zenzefi_domain::usage::{UsageRecorder, UsageService};
+use zenzefi_domain::quotas::Quotas;
 
 use crate::error::ApiError;
 use crate::extract::{Forwarding, json_config, path_config, query_config};
@@ -25,6 +26,8 @@ use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
 use crate::openapi::{Document, Limits};
 use crate::proxy::{self, Proxy};
+use crate::quota_rounds;
+use crate::rate_limit;
 use crate::readiness::Readiness;
 use crate::request_id;
 use crate::routes;
@@ -54,6 +57,7 @@ pub struct Application {
     health_task: tokio::task::JoinHandle<()>,
     gauges_task: tokio::task::JoinHandle<()>,
     readiness_task: tokio::task::JoinHandle<()>,
+    quota_task: Option<tokio::task::JoinHandle<()>>,
     flusher: RunningFlusher,
     shutdown_timeout: Duration,
 }
@@ -130,7 +134,25 @@ impl Application {
             settings.sessions.flush_interval_ms.max(1),
         ));
         let tokens = Arc::new(infra.token_service(settings)?);
-        let admission = Arc::new(ProxyAdmission::new(tokens.clone(), sessions.clone(), usage));
+        let quotas = Arc::new(Quotas::default());
+        let quota_task = match infra.quota_sync() {
+            Some(sync) => Some(
+                quota_rounds::spawn(
+                    quotas.clone(),
+                    sync,
+                    Duration::from_millis(settings.rate_limit.sync_interval_ms.max(1)),
+                )
+                .await,
+            ),
+            None => None,
+        };
+        let admission = Arc::new(ProxyAdmission::new(
+            tokens.clone(),
+            sessions.clone(),
+            usage,
+            quotas.clone(),
+            settings.rate_limit.proxy_per_minute,
+        ));
         let state = web::Data::new(AppState {
             auth,
             sessions: sessions.clone(),
@@ -151,6 +173,8 @@ impl Application {
             public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
             webhook_secret: settings.payments.webhook_secret.clone(),
             mock_gateway: settings.payments.mock_gateway,
+            quotas,
+            api_per_minute: settings.rate_limit.api_per_minute,
         });
 
         let document = web::Data::new(Document::new(&Limits {
@@ -208,6 +232,7 @@ impl Application {
                 .configure(metrics::configure)
                 .service(
                     web::scope("")
+                        .wrap(from_fn(rate_limit::api_headers))
                         .wrap(Compress::default())
                         .configure(routes::configure),
                 )
@@ -229,6 +254,7 @@ impl Application {
             health_task,
             gauges_task,
             readiness_task,
+            quota_task,
             flusher,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
         })
@@ -252,6 +278,9 @@ impl Application {
         self.health_task.abort();
         self.gauges_task.abort();
         self.readiness_task.abort();
+        if let Some(task) = self.quota_task {
+            task.abort();
+        }
         self.flusher.stop(self.shutdown_timeout).await;
         result
     }

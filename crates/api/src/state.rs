@@ -7,6 +7,7 @@ use zenzefi_domain::admin::AdminService;
 use zenzefi_domain::auth::AuthService;
 use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::ports::Clock;
+use zenzefi_domain::quotas::Quotas;
 use zenzefi_domain::sessions::SessionService;
 use zenzefi_domain::tokens::TokenService;
 use zenzefi_domain::usage::UsageService;
@@ -31,6 +32,10 @@ pub struct AppState {
     pub public_url: String,
     pub webhook_secret: Secret,
     pub mock_gateway: bool,
+    /// The hot-path limits' counters, shared with the proxy.
+    pub quotas: Arc<Quotas>,
+    /// `rate_limit.api_per_minute`.
+    pub api_per_minute: u32,
 }
 
 impl AppState {

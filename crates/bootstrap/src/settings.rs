@@ -161,6 +161,16 @@ pub struct MetricsSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitSettings {
     pub login_per_minute: u32,
+    pub login_per_hour_per_email: u32,
+    pub register_per_hour: u32,
+    pub password_change_per_hour: u32,
+    /// Proxied requests per token per minute (a token may have its own).
+    pub proxy_per_minute: u32,
+    /// Requests per user per minute on the other JWT endpoints.
+    pub api_per_minute: u32,
+    /// How often an instance adds its proxy and API counts to the
+    /// cluster's (with Redis).
+    pub sync_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -263,8 +273,26 @@ impl Settings {
                     .into(),
             );
         }
-        if self.rate_limit.login_per_minute == 0 {
-            return invalid("rate_limit.login_per_minute must be at least 1".into());
+        for (key, value) in [
+            ("login_per_minute", self.rate_limit.login_per_minute),
+            (
+                "login_per_hour_per_email",
+                self.rate_limit.login_per_hour_per_email,
+            ),
+            ("register_per_hour", self.rate_limit.register_per_hour),
+            (
+                "password_change_per_hour",
+                self.rate_limit.password_change_per_hour,
+            ),
+            ("proxy_per_minute", self.rate_limit.proxy_per_minute),
+            ("api_per_minute", self.rate_limit.api_per_minute),
+        ] {
+            if value == 0 {
+                return invalid(format!("rate_limit.{key} must be at least 1"));
+            }
+        }
+        if self.rate_limit.sync_interval_ms == 0 {
+            return invalid("rate_limit.sync_interval_ms must be at least 1".into());
         }
         if self.server.trust_forwarded_for.is_some() {
             return invalid(

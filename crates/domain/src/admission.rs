@@ -1,9 +1,9 @@
 //! Proxy admission: whether a proxied request may reach the
-//! upstream, decided in a fixed order — device, token, path, scope,
-//! session — and what follows once the upstream has answered (the token's
-//! clock starts) and once both bodies have crossed (the session's and the
-//! usage counters). A refusal of a request that named a known token counts
-//! in the token's usage (SPEC §14).
+//! upstream, decided in a fixed order — device, token, path, scope, the
+//! token's rate limit, session — and what follows once the upstream has
+//! answered (the token's clock starts) and once both bodies have crossed
+//! (the session's and the usage counters). A refusal of a request that
+//! named a known token counts in the token's usage (SPEC §14).
 //! The transport parses headers and streams bodies; every decision is here.
 
 use std::net::IpAddr;
@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::error::PortError;
 use crate::ports::{AdmitError, ProxyExchange, SessionTracker};
 use crate::proxy::{DeviceId, ProxyPath, UnsafePath};
+use crate::quotas::{Quota, QuotaKey, Quotas};
 use crate::session::SessionId;
 use crate::token::{AccessToken, TokenId};
 use crate::tokens::{TokenService, ValidateError};
@@ -46,6 +47,8 @@ pub enum Refusal {
     InvalidPath(UnsafePath),
     #[error("this token's scope does not cover the path")]
     ScopeDenied,
+    #[error("This token's request rate limit is exhausted; retry later")]
+    RateLimited(Quota),
     #[error("Another device is using this token")]
     DeviceConflict,
     #[error(transparent)]
@@ -71,14 +74,15 @@ impl From<AdmitError> for Refusal {
     }
 }
 
-/// A request cleared for the upstream: the path to forward and the session
-/// it counts towards.
+/// A request cleared for the upstream: the path to forward, the session
+/// it counts towards and what is left of the token's rate limit.
 #[derive(Debug, Clone)]
 pub struct Admitted {
     pub token: AccessToken,
     pub path: ProxyPath,
     pub exchange: ProxyExchange,
     pub session: SessionId,
+    pub quota: Quota,
 }
 
 impl Refusal {
@@ -89,6 +93,7 @@ impl Refusal {
             Self::ScopeDenied => Some(RefusalReason::ScopeDenied),
             Self::DeviceConflict => Some(RefusalReason::DeviceConflict),
             Self::UserInactive => Some(RefusalReason::UserInactive),
+            Self::RateLimited(_) => Some(RefusalReason::RateLimited),
             _ => None,
         }
     }
@@ -112,6 +117,9 @@ pub struct ProxyAdmission {
     tokens: Arc<TokenService>,
     sessions: Arc<dyn SessionTracker>,
     usage: Arc<UsageRecorder>,
+    quotas: Arc<Quotas>,
+    /// Requests per minute per token, unless the token has its own.
+    per_minute: u32,
 }
 
 impl ProxyAdmission {
@@ -119,11 +127,15 @@ impl ProxyAdmission {
         tokens: Arc<TokenService>,
         sessions: Arc<dyn SessionTracker>,
         usage: Arc<UsageRecorder>,
+        quotas: Arc<Quotas>,
+        per_minute: u32,
     ) -> Self {
         Self {
             tokens,
             sessions,
             usage,
+            quotas,
+            per_minute,
         }
     }
 
@@ -165,6 +177,12 @@ impl ProxyAdmission {
         if !token.scope.allows(&path) {
             return Err(Refusal::ScopeDenied);
         }
+        // Only requests that would be forwarded spend the limit.
+        let per_minute = token.rate_limit_per_minute.unwrap_or(self.per_minute);
+        let quota = self.quotas.take(QuotaKey::Token(token.id), per_minute);
+        if !quota.admitted {
+            return Err(Refusal::RateLimited(quota));
+        }
         let exchange = ProxyExchange {
             user_id: token.user_id,
             token_id: token.id,
@@ -178,12 +196,12 @@ impl ProxyAdmission {
             path,
             exchange,
             session,
+            quota,
         })
     }
 
-    /// Counts a refusal of a request that named this known token, for a
-    /// reason decided outside the admission (e.g. a rate limit).
-    pub fn count_refusal(&self, token: TokenId, user: UserId, reason: RefusalReason) {
+    /// Counts a refusal of a request that named this known token.
+    fn count_refusal(&self, token: TokenId, user: UserId, reason: RefusalReason) {
         self.usage
             .record(token, user, |counts| counts.count_refusal(reason));
     }

@@ -19,6 +19,7 @@ pub mod page;
 pub mod ports;
 pub mod pricing;
 pub mod proxy;
+pub mod quotas;
 pub mod session;
 pub mod sessions;
 pub mod token;

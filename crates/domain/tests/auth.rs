@@ -24,8 +24,11 @@ fn harness(attempts_per_minute: u32) -> Harness {
         Arc::new(Argon2Hasher::new().unwrap()),
         Arc::new(SystemClock),
         Arc::new(InMemoryRateLimiter::default()),
-        LoginPolicy {
-            attempts_per_minute,
+        AuthLimits {
+            login_per_minute: attempts_per_minute,
+            login_per_hour_per_email: 1_000,
+            register_per_hour: 1_000,
+            password_change_per_hour: 1_000,
         },
     );
     Harness { db, auth }

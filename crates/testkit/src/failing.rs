@@ -184,6 +184,14 @@ macro_rules! reach_stores {
             ) -> Result<bool, PortError> {
                 self.reach()?.revoke_token(id, now).await
             }
+
+            async fn set_token_rate_limit(
+                &self,
+                id: TokenId,
+                per_minute: Option<u32>,
+            ) -> Result<bool, PortError> {
+                self.reach()?.set_token_rate_limit(id, per_minute).await
+            }
         }
 
         #[async_trait]

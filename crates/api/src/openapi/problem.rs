@@ -98,6 +98,20 @@ shared_problems! {
             "code": "balance_limit"
         }),
     );
+    RateLimited => problem(
+        "`rate_limited`: over this endpoint's limit (SPEC §13); retry after `Retry-After` seconds",
+        json!({
+            "type": "about:blank", "title": "Too Many Requests", "status": 429,
+            "detail": "Too many requests for this account; retry later", "code": "rate_limited"
+        }),
+    )
+    .header(
+        "Retry-After",
+        HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))))
+            .description(Some("Seconds to wait before the next attempt"))
+            .build(),
+    );
     InternalError => problem(
         "`internal_error`: the cause is logged with the request id, never sent",
         json!({

@@ -29,6 +29,7 @@ use self::headers::{REQUEST_DROPS, RESPONSE_DROPS, connection_named, end_to_end,
 use crate::error::ApiError;
 use crate::extract::{Forwarding, client_ip, user_agent};
 use crate::metrics;
+use crate::rate_limit::{Policy, insert_headers};
 use crate::request_id::RequestId;
 use crate::state::AppState;
 use crate::upstream::{OutgoingBody, ResponseBody, Upstream};
@@ -85,7 +86,12 @@ async fn forward(
 ) -> Result<HttpResponse, ApiError> {
     forward_checked(req, payload, &state, &proxy)
         .await
-        .inspect_err(|err| metrics::proxy_denied(err.code()))
+        .inspect_err(|err| {
+            metrics::proxy_denied(err.code());
+            if err.code() == "rate_limited" {
+                metrics::rate_limited(Policy::Proxy.as_str());
+            }
+        })
 }
 
 async fn forward_checked(
@@ -114,6 +120,7 @@ async fn forward_checked(
         path,
         exchange,
         session,
+        quota,
     } = admitted;
     let upstream = &proxy.upstream;
     let request = upstream_request(&req, upstream, &path, &state.forwarding)?;
@@ -148,12 +155,10 @@ async fn forward_checked(
     report.answered(status, failure);
     metrics::proxied(req.method(), status, token.scope, latency);
     let head_request = req.method() == Method::HEAD;
-    Ok(relay(
-        answered?,
-        report,
-        upstream.request_timeout,
-        head_request,
-    ))
+    let answered = answered.map_err(|err| err.with_quota(Policy::Proxy, quota))?;
+    let mut relayed = relay(answered, report, upstream.request_timeout, head_request);
+    insert_headers(relayed.headers_mut(), Policy::Proxy, &quota);
+    Ok(relayed)
 }
 
 /// The request line and headers for the upstream: the client's end-to-end

@@ -54,6 +54,7 @@ struct BalanceResponse {
     responses(
         (status = 200, description = "The balance", body = BalanceResponse),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
@@ -129,6 +130,7 @@ struct TransactionsQuery {
     responses(
         (status = 200, description = "One page of entries", body = PagedResponse<EntryResponse>),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
@@ -192,6 +194,7 @@ struct PurchaseResponse {
         (status = 201, description = "The pending deposit and where to pay it", body = PurchaseResponse),
         problem::JsonBodyRefusals,
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, response = problem::BalanceLimit),
         (status = 500, response = problem::InternalError),

@@ -143,6 +143,7 @@ struct PurchaseResponse {
         (status = 201, description = "The token, with its secret (shown only here)", body = PurchaseResponse),
         problem::JsonBodyRefusals,
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 402, description = "`insufficient_balance`", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
@@ -204,6 +205,7 @@ struct TokenList {
     responses(
         (status = 200, description = "The caller's tokens", body = TokenList),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
@@ -245,6 +247,7 @@ struct RevokeResponse {
     responses(
         (status = 200, description = "Revoked and refunded", body = RevokeResponse),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "`token_not_found`: the caller has no token with this id", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`already_revoked`; `balance_limit`: the refund would take the balance \

@@ -69,6 +69,7 @@ impl From<&User> for UserResponse {
     responses(
         (status = 200, description = "The caller's account", body = UserResponse),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
@@ -112,6 +113,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
         (status = 200, description = "The account as changed", body = UserResponse),
         problem::JsonBodyRefusals,
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`, or `invalid_current_password`", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),

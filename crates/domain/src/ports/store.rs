@@ -177,6 +177,14 @@ pub trait TokenStore: Send + Sync {
     /// Marks the token revoked if it is not yet; `false` when it already was
     /// (or is missing). One conditional write.
     async fn revoke_token(&self, id: TokenId, now: OffsetDateTime) -> Result<bool, PortError>;
+
+    /// Sets (or with `None` clears) the token's own proxy rate limit;
+    /// `false` when there is no such token.
+    async fn set_token_rate_limit(
+        &self,
+        id: TokenId,
+        per_minute: Option<u32>,
+    ) -> Result<bool, PortError>;
 }
 
 #[derive(Debug, thiserror::Error)]

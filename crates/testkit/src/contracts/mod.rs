@@ -91,6 +91,7 @@ macro_rules! database_contracts {
             tokens::a_second_token_with_a_stored_hash_is_refused,
             tokens::a_token_is_activated_once_and_its_expiry_follows,
             tokens::a_token_is_revoked_once,
+            tokens::a_tokens_own_rate_limit_is_set_and_cleared,
             tokens::a_users_tokens_are_newest_first_and_with_a_time_only_the_usable_ones,
             sessions::a_session_is_found_by_id_and_a_live_one_by_its_token,
             sessions::a_token_has_one_live_session_until_it_ends,

@@ -35,6 +35,9 @@ pub(super) const ROUTES: &[Endpoint] = &[
     (Method::DELETE, "/tokens/{token_id}", |r| {
         r.to(tokens::force_revoke)
     }),
+    (Method::PATCH, "/tokens/{token_id}", |r| {
+        r.to(tokens::set_rate_limit)
+    }),
     (Method::GET, "/audit-logs", |r| r.to(audit::list)),
     (Method::GET, "/audit-logs/export", |r| r.to(audit::export)),
     (Method::GET, "/sessions", |r| r.to(sessions::list)),
@@ -61,6 +64,7 @@ pub fn admin_routes() -> Vec<(Method, &'static str)> {
     users::update,
     tokens::list,
     tokens::force_revoke,
+    tokens::set_rate_limit,
     audit::list,
     audit::export,
     sessions::list,
