@@ -216,6 +216,11 @@ impl ResponseError for ApiError {
     }
 }
 
+/// A `Retry-After` in whole seconds, rounded up and never 0.
+fn whole_secs(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 impl From<PortError> for ApiError {
     fn from(err: PortError) -> Self {
         match err {
@@ -225,6 +230,14 @@ impl From<PortError> for ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     DEPENDENCY_OUTAGE,
                     "A dependency of the service is unavailable; try again shortly",
+                )
+            },
+            PortError::Busy { retry_after } => Self {
+                retry_after_secs: Some(whole_secs(retry_after)),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    DEPENDENCY_OUTAGE,
+                    "The service is busy; try again shortly",
                 )
             },
             PortError::Unexpected(_) => Self::internal(err),
@@ -275,9 +288,7 @@ impl From<LoginError> for ApiError {
             ),
             LoginError::UserInactive => user_inactive(),
             LoginError::RateLimited { retry_after } => Self {
-                retry_after_secs: Some(
-                    (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1),
-                ),
+                retry_after_secs: Some(whole_secs(retry_after)),
                 ..Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "rate_limited",

@@ -95,6 +95,10 @@ pub struct CacheSettings {
 pub struct AuthSettings {
     pub jwt_secret: Secret,
     pub jwt_ttl_secs: u64,
+    /// Password hashes computed at once; 0 = one per core.
+    pub hash_concurrency: usize,
+    /// Password hashes that may wait for a slot; past it, 503.
+    pub hash_queue: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zenzefi_crypto::{Argon2Hasher, OsEntropy};
+use zenzefi_crypto::{Argon2Hasher, BoundedHasher, OsEntropy};
 use zenzefi_domain::PortError;
 use zenzefi_domain::admin::AdminService;
 use zenzefi_domain::auth::{AuthService, LoginPolicy};
@@ -204,15 +204,27 @@ impl Infrastructure {
         Arc::new(self.database.clone())
     }
 
-    pub fn password_hasher(&self) -> Result<Arc<dyn PasswordHasher>, PortError> {
-        Ok(Arc::new(Argon2Hasher::new()?))
+    /// argon2id under `auth.hash_concurrency` with `auth.hash_queue` waiting.
+    pub fn password_hasher(
+        &self,
+        settings: &Settings,
+    ) -> Result<Arc<dyn PasswordHasher>, PortError> {
+        let limit = match settings.auth.hash_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        Ok(Arc::new(BoundedHasher::new(
+            Argon2Hasher::new()?,
+            limit,
+            settings.auth.hash_queue,
+        )))
     }
 
     /// The auth use-cases on these adapters.
     pub fn auth_service(&self, settings: &Settings) -> Result<AuthService, PortError> {
         Ok(AuthService::new(
             self.db(),
-            self.password_hasher()?,
+            self.password_hasher(settings)?,
             self.clock.clone(),
             self.rate_limiter(),
             LoginPolicy {
