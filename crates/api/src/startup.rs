@@ -22,7 +22,7 @@ use crate::extract::{Forwarding, json_config, path_config, query_config};
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
-use crate::proxy::{self, Proxy};
+use crate::proxy::{self, InFlight, Proxy};
 use crate::readiness::Readiness;
 use crate::request_id;
 use crate::routes;
@@ -52,6 +52,7 @@ pub struct Application {
     health_task: tokio::task::JoinHandle<()>,
     gauges_task: tokio::task::JoinHandle<()>,
     readiness_task: tokio::task::JoinHandle<()>,
+    in_flight_task: tokio::task::JoinHandle<()>,
     flusher: RunningFlusher,
     shutdown_timeout: Duration,
 }
@@ -123,6 +124,11 @@ impl Application {
             ));
         let tokens = Arc::new(infra.token_service(settings)?);
         let admission = Arc::new(ProxyAdmission::new(tokens.clone(), sessions.clone()));
+        let in_flight = InFlight::new(
+            settings.proxy.max_in_flight_per_token,
+            settings.proxy.max_in_flight,
+        );
+        let in_flight_task = in_flight.clone().spawn_watch(admission.clone());
         let state = web::Data::new(AppState {
             auth,
             sessions: sessions.clone(),
@@ -168,6 +174,7 @@ impl Application {
                 Ok(web::Data::new(Proxy {
                     upstream: Upstream::new(&settings.upstream)?,
                     admission: admission.clone(),
+                    in_flight: in_flight.clone(),
                 }))
             })
             .collect::<Result<Vec<_>, UpstreamConfigError>>()?;
@@ -214,6 +221,7 @@ impl Application {
             health_task,
             gauges_task,
             readiness_task,
+            in_flight_task,
             flusher,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
         })
@@ -237,6 +245,7 @@ impl Application {
         self.health_task.abort();
         self.gauges_task.abort();
         self.readiness_task.abort();
+        self.in_flight_task.abort();
         self.flusher.stop(self.shutdown_timeout).await;
         result
     }

@@ -47,6 +47,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub auth: AuthSettings,
     pub upstream: UpstreamSettings,
+    pub proxy: ProxySettings,
     pub pricing: PricingSettings,
     pub payments: PaymentSettings,
     pub currency: CurrencySettings,
@@ -108,6 +109,14 @@ pub struct UpstreamSettings {
     pub request_timeout_secs: u64,
     pub ca_cert: String,
     pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProxySettings {
+    /// Proxied requests one token may have in flight; past it, 429.
+    pub max_in_flight_per_token: usize,
+    /// Proxied requests this instance may have in flight; past it, 503.
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

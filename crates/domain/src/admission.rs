@@ -11,7 +11,7 @@ use crate::error::PortError;
 use crate::ports::{AdmitError, ProxyExchange, SessionTracker};
 use crate::proxy::{DeviceId, ProxyPath, UnsafePath};
 use crate::session::SessionId;
-use crate::token::AccessToken;
+use crate::token::{AccessToken, TokenHash};
 use crate::tokens::{TokenService, ValidateError};
 
 /// What the transport read off a proxied request, unchecked.
@@ -121,6 +121,14 @@ impl ProxyAdmission {
     pub async fn presented(&self, access_token: Option<&str>) -> Result<AccessToken, Refusal> {
         let presented = access_token.ok_or(Refusal::InvalidToken)?;
         Ok(self.tokens.validate(presented, false).await?)
+    }
+
+    /// Whether a token with requests in flight is still accepted (they are
+    /// cut otherwise): [`Refusal::InvalidToken`] once revoked or expired,
+    /// [`Refusal::UserInactive`] once its owner is deactivated.
+    pub async fn recheck(&self, hash: &TokenHash) -> Result<(), Refusal> {
+        self.tokens.revalidate(hash).await?;
+        Ok(())
     }
 
     /// The upstream answered a request admitted with `token`: the first

@@ -177,6 +177,7 @@ fn proxy_status() {}
         (status = 403, description = "`user_inactive`, or `scope_denied`: a `certificates_only` \
             token outside the certificate paths (matched on the decoded path), or with any `;`", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`device_conflict`: another device holds the token's live session", body = Problem, content_type = PROBLEM_JSON),
+        (status = 429, description = "`too_many_in_flight`: the token has `proxy.max_in_flight_per_token` requests in flight on this instance", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
         (status = 502, description = "`upstream_unavailable`", body = Problem, content_type = PROBLEM_JSON),
         (status = 503, response = problem::ServiceUnavailable),

@@ -106,7 +106,7 @@ shared_problems! {
         }),
     );
     ServiceUnavailable => problem(
-        "`service_unavailable`: the database or Redis is unreachable; retry shortly",
+        "`service_unavailable`: the database or Redis is unreachable, or the instance is at capacity (password hashing queue, `proxy.max_in_flight`); retry shortly",
         json!({
             "type": "about:blank", "title": "Service Unavailable", "status": 503,
             "detail": "A dependency of the service is unavailable; try again shortly",

@@ -17,6 +17,7 @@ use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::ports::ProxyExchange;
 use zenzefi_domain::session::SessionId;
 
+use super::in_flight::FlightGuard;
 use crate::upstream::OutgoingBody;
 
 /// Chunks in flight between the client's upload and the upstream: enough
@@ -31,6 +32,8 @@ pub struct ExchangeReport {
     exchange: ProxyExchange,
     session: SessionId,
     bytes: Arc<AtomicU64>,
+    /// The request's place among those in flight, given back with the report.
+    flight: FlightGuard,
 }
 
 impl ExchangeReport {
@@ -38,13 +41,20 @@ impl ExchangeReport {
         admission: Arc<ProxyAdmission>,
         exchange: ProxyExchange,
         session: SessionId,
+        flight: FlightGuard,
     ) -> Self {
         Self {
             admission,
             exchange,
             session,
             bytes: Arc::default(),
+            flight,
         }
+    }
+
+    /// Ready once the token was revoked or its owner deactivated.
+    pub fn poll_cut(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.flight.flight().poll_cut(cx)
     }
 
     fn counter(&self) -> Arc<AtomicU64> {
@@ -82,7 +92,8 @@ pub fn upload(mut payload: Payload, report: &ExchangeReport) -> OutgoingBody {
 
 /// The upstream's response body as a stream of chunks: counted, carrying
 /// the report so that it fires when the body is done, and cut off when the
-/// upstream goes quiet for longer than the request timeout.
+/// upstream goes quiet for longer than the request timeout or the token
+/// stops being valid.
 pub struct Download {
     body: Incoming,
     report: ExchangeReport,
@@ -107,6 +118,14 @@ impl Stream for Download {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.report.poll_cut(cx).is_ready() {
+            // An error, not an end: the client must not take a cut-off
+            // body for a whole one.
+            return Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the token was revoked",
+            ))));
+        }
         loop {
             match Pin::new(&mut this.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {

@@ -6,11 +6,13 @@
 mod body;
 mod errors;
 mod headers;
+mod in_flight;
 mod status;
 
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BodyStream, SizedStream};
@@ -21,12 +23,13 @@ use http::Response;
 use http::header::{HeaderName, HeaderValue};
 use http_body::Body;
 use hyper::body::Incoming;
-use zenzefi_domain::admission::{Admitted, ProxyAdmission, ProxyRequest};
+use zenzefi_domain::admission::{Admitted, ProxyAdmission, ProxyRequest, Refusal};
 use zenzefi_domain::proxy::ProxyPath;
 
 use self::body::{Download, ExchangeReport, upload};
 use self::errors::ProxyError;
 use self::headers::{REQUEST_DROPS, RESPONSE_DROPS, connection_named, end_to_end, names};
+pub use self::in_flight::InFlight;
 use crate::error::ApiError;
 use crate::extract::{Forwarding, request_context};
 use crate::metrics;
@@ -51,6 +54,8 @@ const FORWARDED_METHODS: [Method; 7] = [
 pub struct Proxy {
     pub upstream: Upstream,
     pub admission: Arc<ProxyAdmission>,
+    /// Shared by every worker: the caps are per instance.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// The route label of every forwarded request.
@@ -117,9 +122,10 @@ async fn forward_checked(
         exchange,
         session,
     } = admitted;
+    let flight = proxy.in_flight.enter(&token).map_err(ProxyError::from)?;
     let upstream = &proxy.upstream;
     let request = upstream_request(&req, upstream, &path, &state.forwarding)?;
-    let report = ExchangeReport::new(proxy.admission.clone(), exchange, session);
+    let report = ExchangeReport::new(proxy.admission.clone(), exchange, session, flight);
     let body = if has_body(&req) {
         upload(payload, &report)
     } else {
@@ -127,11 +133,21 @@ async fn forward_checked(
     };
     let request = request.map(|()| body);
 
-    let sent = upstream.send(request, upstream.request_timeout).await;
+    let sent = {
+        let send = upstream.send(request, upstream.request_timeout);
+        futures::pin_mut!(send);
+        // A token revoked while the upstream thinks is refused like any other.
+        std::future::poll_fn(|cx| match report.poll_cut(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => send.as_mut().poll(cx).map(Some),
+        })
+        .await
+    };
     let latency = started.elapsed();
     let answered: Result<Response<Incoming>, ApiError> = match sent {
-        Err(err) => Err(ProxyError::from(err).into()),
-        Ok(response) => proxy
+        None => Err(Refusal::InvalidToken.into()),
+        Some(Err(err)) => Err(ProxyError::from(err).into()),
+        Some(Ok(response)) => proxy
             .admission
             .answered(&token)
             .await
