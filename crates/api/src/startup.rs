@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::ResponseError;
-use actix_web::dev::ServiceResponse;
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
@@ -17,6 +17,7 @@ use zenzefi_domain::PortError;
 use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
 
+use crate::body_deadline;
 use crate::error::ApiError;
 use crate::extract::{Forwarding, json_config, path_config, query_config};
 use crate::health::HealthMonitor;
@@ -179,6 +180,7 @@ impl Application {
             })
             .collect::<Result<Vec<_>, UpstreamConfigError>>()?;
         let next_proxy = Arc::new(AtomicUsize::new(0));
+        let body_timeout = Duration::from_secs(settings.server.client_body_timeout_secs.max(1));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -194,6 +196,10 @@ impl Application {
                     ErrorHandlers::new()
                         .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
                 )
+                .wrap_fn(move |mut req, srv| {
+                    body_deadline::apply(&mut req, body_timeout);
+                    srv.call(req)
+                })
                 .wrap(from_fn(request_id::observe))
                 // Proxied bodies pass through byte for byte: no compression.
                 .configure(proxy::configure)

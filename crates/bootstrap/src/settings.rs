@@ -68,6 +68,9 @@ pub struct ServerSettings {
     /// CIDRs of the proxies in front; see [`Settings::trusted_proxies`].
     pub trusted_proxies: Vec<String>,
     pub shutdown_timeout_secs: u64,
+    /// Longest a request body may take to arrive (a proxied one: longest
+    /// pause between two chunks); past it, 408.
+    pub client_body_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,11 +2,12 @@
 //! every byte that crosses is counted for the session tracker.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix_web::error::PayloadError;
 use actix_web::web::{Bytes, Payload};
 use futures::{Stream, StreamExt};
 use http_body::Body;
@@ -69,25 +70,39 @@ impl Drop for ExchangeReport {
     }
 }
 
+/// Why the client's upload failed (too slow, cut short, bad framing), set
+/// before the upstream request is aborted: the failure is then the
+/// client's, not the upstream's.
+pub type UploadFault = Arc<OnceLock<PayloadError>>;
+
 /// The client's upload as a body the HTTP client can send from any thread.
 /// actix's payload lives on its worker thread, so a local task pumps it
 /// through a bounded channel; a slow upstream slows the client down.
-pub fn upload(mut payload: Payload, report: &ExchangeReport) -> OutgoingBody {
+pub fn upload(mut payload: Payload, report: &ExchangeReport) -> (OutgoingBody, UploadFault) {
     let counter = report.counter();
+    let fault = UploadFault::default();
+    let noted = fault.clone();
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(UPLOAD_CHUNKS_IN_FLIGHT);
     actix_web::rt::spawn(async move {
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
-            if let Ok(bytes) = &chunk {
-                counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            }
+            let chunk = match chunk {
+                Ok(bytes) => {
+                    counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    Ok(bytes)
+                }
+                Err(err) => {
+                    let io = std::io::Error::other(err.to_string());
+                    let _ = noted.set(err);
+                    Err(io)
+                }
+            };
             let failed = chunk.is_err();
             if tx.send(chunk).await.is_err() || failed {
                 break;
             }
         }
     });
-    OutgoingBody::Stream(rx)
+    (OutgoingBody::Stream(rx), fault)
 }
 
 /// The upstream's response body as a stream of chunks: counted, carrying
@@ -141,6 +156,7 @@ impl Stream for Download {
                     return Poll::Ready(Some(Ok(bytes)));
                 }
                 Poll::Ready(Some(Err(err))) => {
+                    tracing::warn!(error = %err, "the upstream's response body failed");
                     return Poll::Ready(Some(Err(std::io::Error::other(err))));
                 }
                 Poll::Ready(None) => return Poll::Ready(None),
@@ -150,10 +166,13 @@ impl Stream for Download {
                         .idle
                         .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                     return match idle.as_mut().poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "the upstream stopped sending its body",
-                        )))),
+                        Poll::Ready(()) => Poll::Ready(Some(Err({
+                            tracing::warn!("the upstream stopped sending its response body");
+                            std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "the upstream stopped sending its body",
+                            )
+                        }))),
                         Poll::Pending => Poll::Pending,
                     };
                 }

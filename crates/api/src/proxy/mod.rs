@@ -31,7 +31,7 @@ use self::errors::ProxyError;
 use self::headers::{REQUEST_DROPS, RESPONSE_DROPS, connection_named, end_to_end, names};
 pub use self::in_flight::InFlight;
 use crate::error::ApiError;
-use crate::extract::{Forwarding, request_context};
+use crate::extract::{Forwarding, payload_error, request_context};
 use crate::metrics;
 use crate::request_id::RequestId;
 use crate::state::AppState;
@@ -126,10 +126,11 @@ async fn forward_checked(
     let upstream = &proxy.upstream;
     let request = upstream_request(&req, upstream, &path, &state.forwarding)?;
     let report = ExchangeReport::new(proxy.admission.clone(), exchange, session, flight);
-    let body = if has_body(&req) {
-        upload(payload, &report)
+    let (body, upload_fault) = if has_body(&req) {
+        let (body, fault) = upload(payload, &report);
+        (body, Some(fault))
     } else {
-        OutgoingBody::Empty
+        (OutgoingBody::Empty, None)
     };
     let request = request.map(|()| body);
 
@@ -146,6 +147,10 @@ async fn forward_checked(
     let latency = started.elapsed();
     let answered: Result<Response<Incoming>, ApiError> = match sent {
         None => Err(Refusal::InvalidToken.into()),
+        // The upload failing is what made the exchange fail.
+        Some(Err(_)) if let Some(fault) = upload_fault.as_ref().and_then(|f| f.get()) => {
+            Err(payload_error(fault))
+        }
         Some(Err(err)) => Err(ProxyError::from(err).into()),
         Some(Ok(response)) => proxy
             .admission
