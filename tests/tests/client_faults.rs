@@ -22,13 +22,14 @@ async fn app(upstream: &FakeUpstream) -> TestApp {
     .unwrap()
 }
 
-/// Sends `head` and `body` (then half-closes the connection when `close`),
+/// Sends `head` and the parts of `body`, 300 ms apart (then half-closes
+/// the connection when `close`),
 /// and reads what comes back: the status (`None` without an answer), the
 /// whole answer, and how long it took.
 async fn exchange(
     app: &TestApp,
     head: &str,
-    body: &[u8],
+    body: &[&[u8]],
     close: bool,
 ) -> (Option<u16>, String, Duration) {
     let address = app.base_url.trim_start_matches("http://");
@@ -38,7 +39,12 @@ async fn exchange(
         .write_all(format!("{head}Host: {address}\r\nConnection: close\r\n\r\n").as_bytes())
         .await
         .unwrap();
-    stream.write_all(body).await.unwrap();
+    for (i, part) in body.iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        stream.write_all(part).await.unwrap();
+    }
     if close {
         stream.shutdown().await.unwrap();
     }
@@ -111,7 +117,7 @@ async fn a_json_body_that_stalls_is_408_after_the_body_timeout() {
     let (status, answer, took) = exchange(
         &app,
         "POST /api/v1/auth/login HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n",
-        br#"{"email": "#,
+        &[br#"{"email": "#],
         false,
     )
     .await;
@@ -131,7 +137,7 @@ async fn proxied_bodies_that_stall_are_cut_short_or_malformed_are_the_clients_fa
     let (status, answer, took) = exchange(
         &app,
         &proxied_post(&token, "Transfer-Encoding: chunked\r\n"),
-        b"5\r\nhello\r\n",
+        &[b"5\r\nhello\r\n"],
         false,
     )
     .await;
@@ -143,7 +149,7 @@ async fn proxied_bodies_that_stall_are_cut_short_or_malformed_are_the_clients_fa
     let (status, answer, _) = exchange(
         &app,
         &proxied_post(&token, "Content-Length: 100\r\n"),
-        b"hello",
+        &[b"hello"],
         true,
     )
     .await;
@@ -156,11 +162,20 @@ async fn proxied_bodies_that_stall_are_cut_short_or_malformed_are_the_clients_fa
     let (status, answer, _) = exchange(
         &app,
         &proxied_post(&token, "Transfer-Encoding: chunked\r\n"),
-        b"5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n",
+        &[b"5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n"],
         false,
     )
     .await;
-    eprintln!("bad chunk: {answer}");
+    assert!(matches!(status, None | Some(400)), "{answer}");
+    // The same once the request is under way: a problem+json answer.
+    let (status, answer, _) = exchange(
+        &app,
+        &proxied_post(&token, "Transfer-Encoding: chunked\r\n"),
+        &[b"5\r\nhello\r\n", b"zz\r\nworld\r\n0\r\n\r\n"],
+        false,
+    )
+    .await;
+    eprintln!("bad chunk later: {answer}");
     assert!(matches!(status, None | Some(400)), "{answer}");
 
     let metrics = proxy_metrics(&app).await;
