@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, Response};
 use zenzefi_tests::instances::{app_on, one_hour_token};
 use zenzefi_tests::upstream::FakeUpstream;
-use zenzefi_tests::{Backend, TestApp, problem};
+use zenzefi_tests::{Backend, TestApp, body, problem};
 
 /// The embedded app; a stalled body ends (failed) after `stall_secs`.
 async fn app(
@@ -131,13 +131,18 @@ async fn revoke_cuts_the_download(app: &TestApp, revoker: &str, base: &str) {
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
+    ends_within_a_second(download).await;
+}
+
+/// The download ends, incomplete, within a second from now.
+async fn ends_within_a_second(download: tokio::task::JoinHandle<(Instant, bool)>) {
     let answered = Instant::now();
     let (ended, whole) = tokio::time::timeout(Duration::from_secs(10), download)
         .await
         .expect("the download still runs 10 s after the revocation")
         .unwrap();
     let took = ended.saturating_duration_since(answered);
-    eprintln!("download cut {took:?} after the revoking answer");
+    eprintln!("download cut {took:?} after the answer");
     assert!(!whole, "a cut download must not look complete");
     assert!(took < Duration::from_secs(1), "cut after {took:?}");
 }
@@ -157,4 +162,28 @@ async fn revoking_through_one_instance_cuts_the_download_on_another() {
     };
     let (sibling, _running) = app.sibling().await;
     revoke_cuts_the_download(&app, &app.base_url, &sibling).await;
+}
+
+#[tokio::test]
+async fn deactivating_the_owner_cuts_the_download_within_a_second() {
+    let upstream = FakeUpstream::start().await;
+    let app = app(&upstream, 64, 10_000, 60).await;
+    let root = app.signed_up("root@x.io", "root").await;
+    app.promote("root@x.io").await;
+    let (jwt, token) = app.token_holder("ann", "full").await;
+    let ann = body(app.me(&jwt).await).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let download = read_to_end(stalled(&app, &app.base_url, &token).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deactivated = app
+        .patch(&format!("/api/v1/admin/users/{ann}"))
+        .bearer_auth(&root)
+        .json(&serde_json::json!({ "is_active": false }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deactivated.status(), 200);
+    ends_within_a_second(download).await;
 }

@@ -35,6 +35,7 @@ pub fn apply(req: &mut ServiceRequest, limit: Duration) {
         limit,
         per_chunk,
         timer: Box::pin(tokio::time::sleep(limit)),
+        waiting: true,
         done: false,
     })
         as Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>>));
@@ -48,9 +49,15 @@ pub fn is_timeout(err: &PayloadError) -> bool {
 struct Deadline {
     inner: Payload,
     limit: Duration,
-    /// Restart the timer with each chunk (proxied bodies).
+    /// Time each wait for the next chunk (proxied bodies) rather than the
+    /// whole body.
     per_chunk: bool,
     timer: Pin<Box<Sleep>>,
+    /// Per chunk: the timer runs for the current wait. A wait starts when
+    /// the reader asks and the chunk is not there, not when the last chunk
+    /// was handed over: a reader held back by a slow upstream is no fault
+    /// of the client's.
+    waiting: bool,
     done: bool,
 }
 
@@ -64,15 +71,20 @@ impl Stream for Deadline {
         }
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(bytes))) => {
-                if this.per_chunk {
-                    let next = tokio::time::Instant::now() + this.limit;
-                    this.timer.as_mut().reset(next);
-                }
+                this.waiting = !this.per_chunk;
                 Poll::Ready(Some(Ok(bytes)))
             }
             Poll::Ready(other) => {
                 this.done = true;
                 Poll::Ready(other)
+            }
+            Poll::Pending if !this.waiting => {
+                this.waiting = true;
+                let until = tokio::time::Instant::now() + this.limit;
+                this.timer.as_mut().reset(until);
+                // Registers the timer with this task.
+                let _ = this.timer.as_mut().poll(cx);
+                Poll::Pending
             }
             Poll::Pending => match this.timer.as_mut().poll(cx) {
                 Poll::Ready(()) => {
