@@ -12,7 +12,9 @@ use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
-use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_flusher_database};
+use zenzefi_bootstrap::{
+    Infrastructure, Settings, SettingsError, connect_flusher_database, per_core_unless_set,
+};
 use zenzefi_domain::PortError;
 use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
@@ -166,10 +168,7 @@ impl Application {
         // One upstream client per HTTP worker: a pooled connection lives on
         // the runtime that opened it, so sharing one client across workers
         // would hop threads on every request.
-        let workers = match settings.server.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let workers = per_core_unless_set(settings.server.workers);
         let proxies = (0..workers)
             .map(|_| {
                 Ok(web::Data::new(Proxy {

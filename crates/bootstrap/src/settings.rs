@@ -114,6 +114,14 @@ pub struct UpstreamSettings {
     pub insecure_skip_verify: bool,
 }
 
+/// A count setting where 0 means one per core.
+pub fn per_core_unless_set(count: usize) -> usize {
+    match count {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct ProxySettings {
     /// Proxied requests one token may have in flight; past it, 429.

@@ -25,7 +25,7 @@ use zenzefi_redis::{
     RedisSessionClaims, RedisTokenCache,
 };
 
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{Settings, SettingsError, per_core_unless_set};
 
 /// rustls needs one process-wide crypto provider; both ring (sqlx) and the
 /// HTTP client link rustls, so pick ring explicitly before any TLS is used.
@@ -209,13 +209,9 @@ impl Infrastructure {
         &self,
         settings: &Settings,
     ) -> Result<Arc<dyn PasswordHasher>, PortError> {
-        let limit = match settings.auth.hash_concurrency {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
         Ok(Arc::new(BoundedHasher::new(
             Argon2Hasher::new()?,
-            limit,
+            per_core_unless_set(settings.auth.hash_concurrency),
             settings.auth.hash_queue,
         )))
     }
