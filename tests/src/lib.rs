@@ -187,6 +187,12 @@ impl TestApp {
         (status, response)
     }
 
+    /// `GET /metrics` as text (metrics are process-wide).
+    pub async fn metrics_text(&self) -> String {
+        let response = self.get("/metrics").send().await.expect("GET /metrics");
+        response.text().await.expect("the metrics text")
+    }
+
     /// Makes a registered user a superuser through the domain's port, as
     /// `create-superuser` would.
     pub async fn promote(&self, email: &str) {

@@ -276,6 +276,14 @@ impl From<PortError> for ApiError {
                     "A dependency of the service is unavailable; try again shortly",
                 )
             },
+            PortError::Busy { retry_after } => Self {
+                retry_after_secs: Some(whole_secs(retry_after)),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    DEPENDENCY_OUTAGE,
+                    "The service is busy; try again shortly",
+                )
+            },
             PortError::Unexpected(_) => Self::internal(err),
         }
     }

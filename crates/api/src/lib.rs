@@ -2,6 +2,7 @@
 //! extractors, middleware) and the composition root that wires adapters
 //! into the domain's use-cases.
 
+mod body_deadline;
 mod error;
 mod extract;
 mod health;

@@ -7,25 +7,28 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::ResponseError;
-use actix_web::dev::ServiceResponse;
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
-use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_flusher_database};
+use zenzefi_bootstrap::{
+    Infrastructure, Settings, SettingsError, connect_flusher_database, per_core_unless_set,
+};
 use zenzefi_domain::PortError;
 use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
-use zenzefi_domain::usage::{UsageRecorder, UsageService};
 use zenzefi_domain::quotas::Quotas;
+use zenzefi_domain::usage::{UsageRecorder, UsageService};
 
+use crate::body_deadline;
 use crate::error::ApiError;
 use crate::extract::{Forwarding, json_config, path_config, query_config};
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
 use crate::openapi::{Document, Limits};
-use crate::proxy::{self, Proxy};
+use crate::proxy::{self, InFlight, Proxy};
 use crate::quota_rounds;
 use crate::rate_limit;
 use crate::readiness::Readiness;
@@ -58,6 +61,7 @@ pub struct Application {
     gauges_task: tokio::task::JoinHandle<()>,
     readiness_task: tokio::task::JoinHandle<()>,
     quota_task: Option<tokio::task::JoinHandle<()>>,
+    in_flight_task: tokio::task::JoinHandle<()>,
     flusher: RunningFlusher,
     shutdown_timeout: Duration,
 }
@@ -153,6 +157,11 @@ impl Application {
             quotas.clone(),
             settings.rate_limit.proxy_per_minute,
         ));
+        let in_flight = InFlight::new(
+            settings.proxy.max_in_flight_per_token,
+            settings.proxy.max_in_flight,
+        );
+        let in_flight_task = in_flight.clone().spawn_watch(admission.clone());
         let state = web::Data::new(AppState {
             auth,
             sessions: sessions.clone(),
@@ -197,19 +206,18 @@ impl Application {
         // One upstream client per HTTP worker: a pooled connection lives on
         // the runtime that opened it, so sharing one client across workers
         // would hop threads on every request.
-        let workers = match settings.server.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let workers = per_core_unless_set(settings.server.workers);
         let proxies = (0..workers)
             .map(|_| {
                 Ok(web::Data::new(Proxy {
                     upstream: Upstream::new(&settings.upstream)?,
                     admission: admission.clone(),
+                    in_flight: in_flight.clone(),
                 }))
             })
             .collect::<Result<Vec<_>, UpstreamConfigError>>()?;
         let next_proxy = Arc::new(AtomicUsize::new(0));
+        let body_timeout = Duration::from_secs(settings.server.client_body_timeout_secs.max(1));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -226,6 +234,10 @@ impl Application {
                     ErrorHandlers::new()
                         .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
                 )
+                .wrap_fn(move |mut req, srv| {
+                    body_deadline::apply(&mut req, body_timeout);
+                    srv.call(req)
+                })
                 .wrap(from_fn(request_id::observe))
                 // Proxied bodies pass through byte for byte: no compression.
                 .configure(proxy::configure)
@@ -255,6 +267,7 @@ impl Application {
             gauges_task,
             readiness_task,
             quota_task,
+            in_flight_task,
             flusher,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
         })
@@ -281,6 +294,7 @@ impl Application {
         if let Some(task) = self.quota_task {
             task.abort();
         }
+        self.in_flight_task.abort();
         self.flusher.stop(self.shutdown_timeout).await;
         result
     }

@@ -47,6 +47,7 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub auth: AuthSettings,
     pub upstream: UpstreamSettings,
+    pub proxy: ProxySettings,
     pub pricing: PricingSettings,
     pub payments: PaymentSettings,
     pub currency: CurrencySettings,
@@ -68,6 +69,9 @@ pub struct ServerSettings {
     /// CIDRs of the proxies in front; see [`Settings::trusted_proxies`].
     pub trusted_proxies: Vec<String>,
     pub shutdown_timeout_secs: u64,
+    /// Longest a request body may take to arrive (a proxied one: longest
+    /// pause between two chunks); past it, 408.
+    pub client_body_timeout_secs: u64,
     /// The key `trusted_proxies` replaced. Read only to refuse it: ignored,
     /// it would leave every client behind the operator's proxy with the
     /// proxy's address, unnoticed.
@@ -101,6 +105,10 @@ pub struct CacheSettings {
 pub struct AuthSettings {
     pub jwt_secret: Secret,
     pub jwt_ttl_secs: u64,
+    /// Password hashes computed at once; 0 = one per core.
+    pub hash_concurrency: usize,
+    /// Password hashes that may wait for a slot; past it, 503.
+    pub hash_queue: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,6 +118,22 @@ pub struct UpstreamSettings {
     pub request_timeout_secs: u64,
     pub ca_cert: String,
     pub insecure_skip_verify: bool,
+}
+
+/// A count setting where 0 means one per core.
+pub fn per_core_unless_set(count: usize) -> usize {
+    match count {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProxySettings {
+    /// Proxied requests one token may have in flight; past it, 429.
+    pub max_in_flight_per_token: usize,
+    /// Proxied requests this instance may have in flight; past it, 503.
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

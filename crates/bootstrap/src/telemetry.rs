@@ -23,6 +23,8 @@ const WRITE_BUFFER: usize = 64 * 1024;
 /// most a line waits before it reaches stdout while the log is busy.
 const FLUSH_PAUSE: Duration = Duration::from_millis(10);
 
+const QUIET_DISPATCHER: &str = "actix_http::h1::dispatcher=off";
+
 /// Installs the global subscriber. Keep the returned guard for the life of
 /// the process: dropping it writes out the lines still queued.
 #[must_use = "dropping the guard stops the log writer"]
@@ -30,6 +32,11 @@ pub fn init_tracing(settings: &Settings) -> WorkerGuard {
     let (writer, guard) = background_writer(io::stdout());
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    // actix's connection dispatcher logs at ERROR what peers cause: a
+    // request its parser rejects (answered 400), a reset connection, a
+    // response body cut off. A client must not write ERROR lines at will;
+    // the gateway logs the failures it causes itself.
+    let filter = filter.add_directive(QUIET_DISPATCHER.parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Colour codes only for a person at a terminal, not in files or pipes.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zenzefi_crypto::{Argon2Hasher, OsEntropy};
+use zenzefi_crypto::{Argon2Hasher, BoundedHasher, OsEntropy};
 use zenzefi_domain::PortError;
 use zenzefi_domain::admin::AdminService;
 use zenzefi_domain::auth::{AuthLimits, AuthService};
@@ -27,7 +27,7 @@ use zenzefi_redis::{
     RedisSessionClaims, RedisTokenCache,
 };
 
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{Settings, SettingsError, per_core_unless_set};
 
 /// rustls needs one process-wide crypto provider; both ring (sqlx) and the
 /// HTTP client link rustls, so pick ring explicitly before any TLS is used.
@@ -233,15 +233,23 @@ impl Infrastructure {
         Arc::new(self.database.clone())
     }
 
-    pub fn password_hasher(&self) -> Result<Arc<dyn PasswordHasher>, PortError> {
-        Ok(Arc::new(Argon2Hasher::new()?))
+    /// argon2id under `auth.hash_concurrency` with `auth.hash_queue` waiting.
+    pub fn password_hasher(
+        &self,
+        settings: &Settings,
+    ) -> Result<Arc<dyn PasswordHasher>, PortError> {
+        Ok(Arc::new(BoundedHasher::new(
+            Argon2Hasher::new()?,
+            per_core_unless_set(settings.auth.hash_concurrency),
+            settings.auth.hash_queue,
+        )))
     }
 
     /// The auth use-cases on these adapters.
     pub fn auth_service(&self, settings: &Settings) -> Result<AuthService, PortError> {
         Ok(AuthService::new(
             self.db(),
-            self.password_hasher()?,
+            self.password_hasher(settings)?,
             self.clock.clone(),
             self.rate_limiter(),
             AuthLimits {

@@ -14,7 +14,7 @@ use crate::ports::{AdmitError, ProxyExchange, SessionTracker};
 use crate::proxy::{DeviceId, ProxyPath, UnsafePath};
 use crate::quotas::{Quota, QuotaKey, Quotas};
 use crate::session::SessionId;
-use crate::token::{AccessToken, TokenId};
+use crate::token::{AccessToken, TokenHash, TokenId};
 use crate::tokens::{TokenService, ValidateError};
 use crate::usage::{RefusalReason, ResponseClass, UsageRecorder};
 use crate::user::UserId;
@@ -211,6 +211,14 @@ impl ProxyAdmission {
     pub async fn presented(&self, access_token: Option<&str>) -> Result<AccessToken, Refusal> {
         let presented = access_token.ok_or(Refusal::InvalidToken)?;
         Ok(self.tokens.validate(presented, false).await?)
+    }
+
+    /// Whether a token with requests in flight is still accepted (they are
+    /// cut otherwise): [`Refusal::InvalidToken`] once revoked or expired,
+    /// [`Refusal::UserInactive`] once its owner is deactivated.
+    pub async fn recheck(&self, hash: &TokenHash) -> Result<(), Refusal> {
+        self.tokens.revalidate(hash).await?;
+        Ok(())
     }
 
     /// The upstream answered a request admitted with `token`: the first

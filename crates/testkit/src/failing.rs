@@ -27,7 +27,7 @@ use zenzefi_domain::proxy::DeviceId;
 use zenzefi_domain::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use zenzefi_domain::token::{AccessToken, TokenHash, TokenId};
 use zenzefi_domain::usage::{TopQuery, TopRow, UsageBucket, UsagePoint, UsageQuery};
-use zenzefi_domain::user::{Email, User, UserId};
+use zenzefi_domain::user::{Email, User, UserId, Username};
 
 fn down() -> PortError {
     PortError::unavailable("the database is down (FailingDatabase)")
@@ -81,6 +81,10 @@ macro_rules! reach_stores {
 
             async fn user_by_email(&self, email: &Email) -> Result<Option<User>, PortError> {
                 self.reach()?.user_by_email(email).await
+            }
+
+            async fn username_taken(&self, username: &Username) -> Result<bool, PortError> {
+                self.reach()?.username_taken(username).await
             }
 
             async fn update_user(&self, user: &User) -> Result<(), PortError> {

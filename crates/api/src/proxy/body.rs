@@ -2,11 +2,12 @@
 //! every byte that crosses is counted for the session tracker and usage.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix_web::error::PayloadError;
 use actix_web::web::{Bytes, Payload};
 use futures::{Stream, StreamExt};
 use http_body::Body;
@@ -17,6 +18,7 @@ use zenzefi_domain::ports::ProxyExchange;
 use zenzefi_domain::session::SessionId;
 use zenzefi_domain::usage::RefusalReason;
 
+use super::in_flight::FlightGuard;
 use crate::upstream::{OutgoingBody, ResponseBody};
 
 /// Chunks in flight between the client's upload and the upstream: enough
@@ -35,6 +37,8 @@ pub struct ExchangeReport {
     bytes_out: u64,
     status: Option<u16>,
     failure: Option<RefusalReason>,
+    /// The request's place among those in flight, given back with the report.
+    flight: FlightGuard,
 }
 
 impl ExchangeReport {
@@ -42,6 +46,7 @@ impl ExchangeReport {
         admission: Arc<ProxyAdmission>,
         exchange: ProxyExchange,
         session: SessionId,
+        flight: FlightGuard,
     ) -> Self {
         Self {
             admission,
@@ -51,7 +56,13 @@ impl ExchangeReport {
             bytes_out: 0,
             status: None,
             failure: None,
+            flight,
         }
+    }
+
+    /// Ready once the token was revoked or its owner deactivated.
+    pub fn poll_cut(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.flight.flight().poll_cut(cx)
     }
 
     fn counter(&self) -> Arc<AtomicU64> {
@@ -78,30 +89,45 @@ impl Drop for ExchangeReport {
     }
 }
 
+/// Why the client's upload failed (too slow, cut short, bad framing), set
+/// before the upstream request is aborted: the failure is then the
+/// client's, not the upstream's.
+pub type UploadFault = Arc<OnceLock<PayloadError>>;
+
 /// The client's upload as a body the HTTP client can send from any thread.
 /// actix's payload lives on its worker thread, so a local task pumps it
 /// through a bounded channel; a slow upstream slows the client down.
-pub fn upload(mut payload: Payload, report: &ExchangeReport) -> OutgoingBody {
+pub fn upload(mut payload: Payload, report: &ExchangeReport) -> (OutgoingBody, UploadFault) {
     let counter = report.counter();
+    let fault = UploadFault::default();
+    let noted = fault.clone();
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(UPLOAD_CHUNKS_IN_FLIGHT);
     actix_web::rt::spawn(async move {
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
-            if let Ok(bytes) = &chunk {
-                counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            }
+            let chunk = match chunk {
+                Ok(bytes) => {
+                    counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    Ok(bytes)
+                }
+                Err(err) => {
+                    let io = std::io::Error::other(err.to_string());
+                    let _ = noted.set(err);
+                    Err(io)
+                }
+            };
             let failed = chunk.is_err();
             if tx.send(chunk).await.is_err() || failed {
                 break;
             }
         }
     });
-    OutgoingBody::Stream(rx)
+    (OutgoingBody::Stream(rx), fault)
 }
 
 /// The upstream's response body as a stream of chunks: counted, carrying
 /// the report so that it fires when the body is done, and cut off when the
-/// upstream goes quiet for longer than the request timeout.
+/// upstream goes quiet for longer than the request timeout or the token
+/// stops being valid.
 pub struct Download {
     body: ResponseBody,
     report: ExchangeReport,
@@ -126,6 +152,14 @@ impl Stream for Download {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.report.poll_cut(cx).is_ready() {
+            // An error, not an end: the client must not take a cut-off
+            // body for a whole one.
+            return Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the token was revoked",
+            ))));
+        }
         loop {
             match Pin::new(&mut this.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
@@ -139,6 +173,7 @@ impl Stream for Download {
                     return Poll::Ready(Some(Ok(bytes)));
                 }
                 Poll::Ready(Some(Err(err))) => {
+                    tracing::warn!(error = %err, "the upstream's response body failed");
                     return Poll::Ready(Some(Err(std::io::Error::other(err))));
                 }
                 Poll::Ready(None) => return Poll::Ready(None),
@@ -148,10 +183,13 @@ impl Stream for Download {
                         .idle
                         .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                     return match idle.as_mut().poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "the upstream stopped sending its body",
-                        )))),
+                        Poll::Ready(()) => Poll::Ready(Some(Err({
+                            tracing::warn!("the upstream stopped sending its response body");
+                            std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "the upstream stopped sending its body",
+                            )
+                        }))),
                         Poll::Pending => Poll::Pending,
                     };
                 }

@@ -6,11 +6,13 @@
 mod body;
 mod errors;
 mod headers;
+mod in_flight;
 mod status;
 
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BodyStream, SizedStream};
@@ -20,14 +22,15 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use http::Response;
 use http::header::{HeaderName, HeaderValue};
 use http_body::Body;
-use zenzefi_domain::admission::{Admitted, ProxyAdmission, ProxyRequest};
+use zenzefi_domain::admission::{Admitted, ProxyAdmission, ProxyRequest, Refusal};
 use zenzefi_domain::proxy::ProxyPath;
 
 use self::body::{Download, ExchangeReport, upload};
 use self::errors::ProxyError;
 use self::headers::{REQUEST_DROPS, RESPONSE_DROPS, connection_named, end_to_end, names};
+pub use self::in_flight::InFlight;
 use crate::error::ApiError;
-use crate::extract::{Forwarding, client_ip, user_agent};
+use crate::extract::{Forwarding, client_ip, payload_error, user_agent};
 use crate::metrics;
 use crate::rate_limit::{Policy, insert_headers};
 use crate::request_id::RequestId;
@@ -51,6 +54,8 @@ const FORWARDED_METHODS: [Method; 7] = [
 pub struct Proxy {
     pub upstream: Upstream,
     pub admission: Arc<ProxyAdmission>,
+    /// Shared by every worker: the caps are per instance.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// The route label of every forwarded request.
@@ -122,26 +127,42 @@ async fn forward_checked(
         session,
         quota,
     } = admitted;
+    let flight = proxy.in_flight.enter(&token).map_err(ProxyError::from)?;
     let upstream = &proxy.upstream;
     let request = upstream_request(&req, upstream, &path, &state.forwarding)?;
-    let mut report = ExchangeReport::new(proxy.admission.clone(), exchange, session);
-    let body = if has_body(&req) {
-        upload(payload, &report)
+    let mut report = ExchangeReport::new(proxy.admission.clone(), exchange, session, flight);
+    let (body, upload_fault) = if has_body(&req) {
+        let (body, fault) = upload(payload, &report);
+        (body, Some(fault))
     } else {
-        OutgoingBody::Empty
+        (OutgoingBody::Empty, None)
     };
     let request = request.map(|()| body);
 
-    let sent = upstream.send(request, upstream.request_timeout).await;
+    let sent = {
+        let send = upstream.send(request, upstream.request_timeout);
+        futures::pin_mut!(send);
+        // A token revoked while the upstream thinks is refused like any other.
+        std::future::poll_fn(|cx| match report.poll_cut(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => send.as_mut().poll(cx).map(Some),
+        })
+        .await
+    };
     let latency = started.elapsed();
     let mut failure = None;
     let answered: Result<Response<ResponseBody>, ApiError> = match sent {
-        Err(err) => {
+        None => Err(Refusal::InvalidToken.into()),
+        // The upload failing is what made the exchange fail.
+        Some(Err(_)) if let Some(fault) = upload_fault.as_ref().and_then(|f| f.get()) => {
+            Err(payload_error(fault))
+        }
+        Some(Err(err)) => {
             let err = ProxyError::from(err);
             failure = err.usage_reason();
             Err(err.into())
         }
-        Ok(response) => proxy
+        Some(Ok(response)) => proxy
             .admission
             .answered(&token)
             .await

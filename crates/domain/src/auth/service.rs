@@ -119,7 +119,15 @@ impl AuthService {
         is_superuser: bool,
         ctx: &RequestContext,
     ) -> Result<User, RegisterError> {
-        // Hash before the transaction: argon2 is slow and must not hold a connection.
+        // Taken names are refused before the costly hash (the unique
+        // indexes still decide a race, below); the hash runs before the
+        // transaction: argon2 is slow and must not hold a connection.
+        if self.db.user_by_email(&registration.email).await?.is_some() {
+            return Err(RegisterError::EmailTaken);
+        }
+        if self.db.username_taken(&registration.username).await? {
+            return Err(RegisterError::UsernameTaken);
+        }
         let password_hash = self.hasher.hash(&registration.password).await?;
         let now = self.clock.now();
         let user = User {

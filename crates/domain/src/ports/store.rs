@@ -14,7 +14,7 @@ use crate::page::{Page, Paged};
 use crate::proxy::DeviceId;
 use crate::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use crate::token::{AccessToken, TokenHash, TokenId};
-use crate::user::{Email, User, UserId};
+use crate::user::{Email, User, UserId, Username};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InsertUserError {
@@ -38,6 +38,9 @@ pub trait UserStore: Send + Sync {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, PortError>;
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, PortError>;
+
+    /// Whether a user has this username, compared case-insensitively.
+    async fn username_taken(&self, username: &Username) -> Result<bool, PortError>;
 
     /// Writes the profile and flags of `user` (full name, password hash,
     /// is_active, is_superuser, updated_at). The balance is NOT written here:
