@@ -260,6 +260,41 @@ async fn with_redis_down_each_instance_enforces_the_limit_on_its_own() {
     assert!(metric(&app, DENIED).await - denied_before >= refused);
 }
 
+/// `rate_limit.proxy_per_minute = 0`: no default limit, so no counting and
+/// no headers, except for a token an administrator gave a limit of its own.
+#[tokio::test]
+async fn a_default_of_zero_limits_only_tokens_with_their_own_limit() {
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = limited_app(Backend::Embedded, &upstream, None, 0, 1000).await else {
+        return;
+    };
+    let (_, free) = app.token_holder("ann", "full").await;
+    for _ in 0..20 {
+        let response = proxied(&app, &app.base_url, &free).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get("ratelimit").is_none());
+        assert!(response.headers().get("ratelimit-policy").is_none());
+    }
+
+    let (jwt, own) = app.token_holder("bob", "full").await;
+    let admin = app.signed_up("root@x.io", "root").await;
+    app.promote("root@x.io").await;
+    let tokens = body(app.get_as(&jwt, "/api/v1/tokens/my-tokens").await).await;
+    let id = tokens["items"][0]["token_id"].as_str().unwrap().to_owned();
+    let set = app
+        .patch(&format!("/api/v1/admin/tokens/{id}"))
+        .bearer_auth(&admin)
+        .json(&json!({ "rate_limit_per_minute": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let first = proxied(&app, &app.base_url, &own).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(limit_headers(&first).0, ("proxy".to_owned(), 1, 60));
+    assert_eq!(proxied(&app, &app.base_url, &own).await.status(), 429);
+}
+
 #[tokio::test]
 async fn an_admin_sets_and_clears_a_tokens_own_limit_audited_and_listed() {
     let upstream = FakeUpstream::start().await;

@@ -188,7 +188,8 @@ pub struct RateLimitSettings {
     pub login_per_hour_per_email: u32,
     pub register_per_hour: u32,
     pub password_change_per_hour: u32,
-    /// Proxied requests per token per minute (a token may have its own).
+    /// Proxied requests per token per minute (a token may have its own);
+    /// 0 limits only tokens that have their own.
     pub proxy_per_minute: u32,
     /// Requests per user per minute on the other JWT endpoints.
     pub api_per_minute: u32,
@@ -308,7 +309,6 @@ impl Settings {
                 "password_change_per_hour",
                 self.rate_limit.password_change_per_hour,
             ),
-            ("proxy_per_minute", self.rate_limit.proxy_per_minute),
             ("api_per_minute", self.rate_limit.api_per_minute),
         ] {
             if value == 0 {

@@ -82,7 +82,8 @@ pub struct Admitted {
     pub path: ProxyPath,
     pub exchange: ProxyExchange,
     pub session: SessionId,
-    pub quota: Quota,
+    /// What the request spent of the token's rate limit, if it has one.
+    pub quota: Option<Quota>,
 }
 
 impl Refusal {
@@ -118,7 +119,8 @@ pub struct ProxyAdmission {
     sessions: Arc<dyn SessionTracker>,
     usage: Arc<UsageRecorder>,
     quotas: Arc<Quotas>,
-    /// Requests per minute per token, unless the token has its own.
+    /// Requests per minute per token, unless the token has its own; 0 for
+    /// no limit.
     per_minute: u32,
 }
 
@@ -177,12 +179,21 @@ impl ProxyAdmission {
         if !token.scope.allows(&path) {
             return Err(Refusal::ScopeDenied);
         }
-        // Only requests that would be forwarded spend the limit.
-        let per_minute = token.rate_limit_per_minute.unwrap_or(self.per_minute);
-        let quota = self.quotas.take(QuotaKey::Token(token.id), per_minute);
-        if !quota.admitted {
-            return Err(Refusal::RateLimited(quota));
-        }
+        // Only requests that would be forwarded spend the limit. A default
+        // of 0 limits only the tokens given a limit of their own.
+        let per_minute = token
+            .rate_limit_per_minute
+            .or((self.per_minute > 0).then_some(self.per_minute));
+        let quota = match per_minute {
+            Some(limit) => {
+                let quota = self.quotas.take(QuotaKey::Token(token.id), limit);
+                if !quota.admitted {
+                    return Err(Refusal::RateLimited(quota));
+                }
+                Some(quota)
+            }
+            None => None,
+        };
         let exchange = ProxyExchange {
             user_id: token.user_id,
             token_id: token.id,

@@ -176,9 +176,14 @@ async fn forward_checked(
     report.answered(status, failure);
     metrics::proxied(req.method(), status, token.scope, latency);
     let head_request = req.method() == Method::HEAD;
-    let answered = answered.map_err(|err| err.with_quota(Policy::Proxy, quota))?;
+    let answered = answered.map_err(|err| match quota {
+        Some(quota) => err.with_quota(Policy::Proxy, quota),
+        None => err,
+    })?;
     let mut relayed = relay(answered, report, upstream.request_timeout, head_request);
-    insert_headers(relayed.headers_mut(), Policy::Proxy, &quota);
+    if let Some(quota) = &quota {
+        insert_headers(relayed.headers_mut(), Policy::Proxy, quota);
+    }
     Ok(relayed)
 }
 
