@@ -7,11 +7,16 @@
 #       embedded        SQLite, in-process adapters (`redis.url` empty), default log level
 #       embedded-warn   the same with `log.level = warn`: shows the access log's cost
 #       production      PostgreSQL (a bench database created and dropped here)
-#                       + Redis (a unique `redis.key_prefix`), default log level
+#                       + Redis (a unique `redis.key_prefix`), default log level;
+#                       the token's rate limit is on (set far above the load)
+#       production-nolimit  the same with no proxy rate limit
+#                       (`rate_limit.proxy_per_minute = 0`): the limit's cost
 # each with `wrk -t2 -c$BENCH_CONNECTIONS -d$BENCH_DURATION --latency` after a
 # short warm-up. For the production profile it also counts the Redis commands
 # per proxied request (INFO commandstats before/after) and measures the scaling
-# row at $BENCH_SCALING connections. One summary table at the end.
+# row at $BENCH_SCALING connections, and counts the usage rows the flush wrote
+# over all its runs (SPEC §14: writes per flush, not per request). One
+# summary table at the end.
 #
 # Environment:
 #   BENCH_DURATION      measured run per target, wrk syntax (default 10s)
@@ -20,12 +25,16 @@
 #   BENCH_SCALING       connection counts of the production scaling row
 #                       (default "8 64 256 1000"; empty = none)
 #   BENCH_PROFILES      gateway profiles to run (default "embedded embedded-warn
-#                       production"; empty = only the two nginx targets, no build)
+#                       production production-nolimit"; empty = only the two
+#                       nginx targets, no build)
 #   BENCH_POSTGRES_URL  PostgreSQL server, no database (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_REDIS_URL     Redis server (default redis://127.0.0.1:6379)
 #   BENCH_GATEWAY_BIN   run this zenzefi-api binary instead of building one
 #                       (to compare two builds; the header names it)
 #   BENCH_KEEP          1 = keep the temp dir (configs, logs, raw wrk output)
+#   BENCH_PROXY_PER_MINUTE  the token's rate limit (default 1000000000: counted and
+#                       synchronised like any limit, but never reached, so that
+#                       the run measures the limit's cost, not its refusals)
 #
 # Everything runs as the current user from one temp dir: both nginx instances
 # use their own prefix, config, pid file and logs there (the system nginx is
@@ -47,7 +56,7 @@ DURATION=${BENCH_DURATION:-10s}
 WARMUP=${BENCH_WARMUP:-2s}
 CONNS=${BENCH_CONNECTIONS:-64}
 SCALING=${BENCH_SCALING-8 64 256 1000}
-PROFILES=${BENCH_PROFILES-embedded embedded-warn production}
+PROFILES=${BENCH_PROFILES-embedded embedded-warn production production-nolimit}
 POSTGRES_URL=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 REDIS_URL=${BENCH_REDIS_URL:-redis://127.0.0.1:6379}
 THREADS=2
@@ -66,7 +75,7 @@ log() { echo "bench: $*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
 
 for p in $PROFILES; do
-  case $p in embedded | embedded-warn | production) ;; *) die "unknown profile '$p' in BENCH_PROFILES" ;; esac
+  case $p in embedded | embedded-warn | production | production-nolimit) ;; *) die "unknown profile '$p' in BENCH_PROFILES" ;; esac
 done
 wants() { [[ " $PROFILES " == *" $1 "* ]]; }
 
@@ -106,7 +115,7 @@ drop_bench_data() {
       || log "could not drop database $BENCH_DB; drop it by hand"
     DB_CREATED=0
   fi
-  if wants production && command -v redis-cli >/dev/null; then
+  if { wants production || wants production-nolimit; } && command -v redis-cli >/dev/null; then
     redis-cli -u "$REDIS_URL" --scan --pattern "$REDIS_PREFIX*" 2>/dev/null \
       | xargs -r -n 500 redis-cli -u "$REDIS_URL" UNLINK >/dev/null 2>&1 || true
   fi
@@ -348,12 +357,14 @@ start_gateway() {
     export ZENZEFI__SERVER__BIND="127.0.0.1:$GATEWAY_PORT"
     export ZENZEFI__SERVER__PUBLIC_URL="http://127.0.0.1:$GATEWAY_PORT"
     export ZENZEFI__UPSTREAM__URL="http://127.0.0.1:$UPSTREAM_PORT"
+    export ZENZEFI__RATE_LIMIT__PROXY_PER_MINUTE="${BENCH_PROXY_PER_MINUTE:-1000000000}"
     case $profile in
       embedded | embedded-warn)
         export ZENZEFI__DATABASE__URL="sqlite://$dir/bench.db?mode=rwc"
         [ "$profile" != embedded-warn ] || export ZENZEFI__LOG__LEVEL=warn
         ;;
-      production)
+      production | production-nolimit)
+        [ "$profile" != production-nolimit ] || export ZENZEFI__RATE_LIMIT__PROXY_PER_MINUTE=0
         export ZENZEFI__DATABASE__URL="$POSTGRES_URL/$BENCH_DB"
         export ZENZEFI__REDIS__URL="$REDIS_URL"
         export ZENZEFI__REDIS__KEY_PREFIX="$REDIS_PREFIX"
@@ -492,17 +503,29 @@ measure_production() {
   redis_commandstats >"$WORK/redis-idle1.txt"
   REDIS_IDLE_PER_SEC=$(redis_delta "$WORK/redis-idle0.txt" "$WORK/redis-idle1.txt" \
     | awk '{ s += $2 } END { print s + 0 }')
+  USAGE_ROWS_BEFORE=$(usage_rows)
   measure production "$GATEWAY_PID" "$GATEWAY_URL" "$headers" "$CONNS" redis_snapshot_before
   redis_commandstats >"$WORK/redis-after.txt"
   redis_delta "$WORK/redis-before.txt" "$WORK/redis-after.txt" >"$WORK/redis-delta.txt"
   for c in $SCALING; do
     [ "$c" = "$CONNS" ] || measure "$(scaling_row "$c")" "$GATEWAY_PID" "$GATEWAY_URL" "$headers" "$c"
   done
+  # The last flush interval's counts, and PostgreSQL's statistics, land a
+  # moment after the load stops.
+  sleep 3
+  USAGE_ROWS=$(($(usage_rows) - USAGE_ROWS_BEFORE))
+}
+
+# Rows inserted or updated in usage_buckets (all partitions) so far.
+usage_rows() {
+  psql "$POSTGRES_URL/$BENCH_DB" -Atc "SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0)
+    FROM pg_stat_user_tables WHERE relname LIKE 'usage_buckets%'" \
+    || die "could not read usage_buckets statistics"
 }
 
 run_profile() {
   local profile=$1 headers
-  if [ "$profile" = production ]; then
+  if [[ $profile == production* ]]; then
     psql "$POSTGRES_URL/postgres" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE \"$BENCH_DB\"" >/dev/null \
       || die "could not create database $BENCH_DB on $POSTGRES_URL"
     DB_CREATED=1
@@ -520,7 +543,7 @@ run_profile() {
   fi
   ROWS+=("$profile")
   stop_gateway "$profile"
-  [ "$profile" != production ] || drop_bench_data
+  [[ $profile != production* ]] || drop_bench_data
 }
 
 # ------------------------------------------------------------------ header --
@@ -569,7 +592,8 @@ if [ -n "$PROFILES" ]; then
   echo "  gateway:   $GATEWAY_BIN, $GATEWAY_WORKERS HTTP workers, 127.0.0.1:$GATEWAY_PORT, log to a file"
   wants embedded && echo "    embedded:      SQLite, in-process adapters, default log level"
   wants embedded-warn && echo "    embedded-warn: SQLite, in-process adapters, log.level = warn"
-  wants production && echo "    production:    PostgreSQL $(url_host "$POSTGRES_URL") (database $BENCH_DB), Redis $REDIS_URL (key_prefix $REDIS_PREFIX), default log level"
+  wants production && echo "    production:    PostgreSQL $(url_host "$POSTGRES_URL") (database $BENCH_DB), Redis $REDIS_URL (key_prefix $REDIS_PREFIX), default log level, proxy rate limit ${BENCH_PROXY_PER_MINUTE:-1000000000}/min"
+  wants production-nolimit && echo "    production-nolimit: the same, rate_limit.proxy_per_minute = 0 (no limit)"
 fi
 echo
 
@@ -621,6 +645,19 @@ done
 echo
 if wants production && wants embedded; then
   echo "production/embedded req/s:     $(ratio "${RPS[production]}" "${RPS[embedded]}")"
+fi
+if wants production && wants production-nolimit; then
+  echo "production/production-nolimit req/s: $(ratio "${RPS[production]}" "${RPS[production-nolimit]}")   (the proxy rate limit's cost)"
+fi
+if wants production; then
+  total=0 secs=0
+  for c in $SCALING $CONNS; do
+    r=$(scaling_row "$c"); [ "$c" != "$CONNS" ] || r=production
+    total=$((total + ${REQUESTS[$r]})); secs=$(awk -v a="$secs" -v b="${ELAPSED[$r]}" 'BEGIN { print a + b }')
+  done
+  # Counted once: the main run is also the scaling row at $CONNS.
+  [[ " $SCALING " != *" $CONNS "* ]] || { total=$((total - ${REQUESTS[production]})); secs=$(awk -v a="$secs" -v b="${ELAPSED[production]}" 'BEGIN { print a - b }'); }
+  echo "usage rows written (production, all its runs): $USAGE_ROWS for $total proxied requests over ${secs} s of load (flush every 1 s; one token: a minute and an hour bucket per flush)"
 fi
 if wants embedded && wants embedded-warn; then
   echo "embedded/embedded-warn req/s:  $(ratio "${RPS[embedded]}" "${RPS[embedded-warn]}")   (the access log's cost: $(awk -v a="${CPU_US[embedded]}" -v b="${CPU_US[embedded-warn]}" 'BEGIN { printf "%+.1f", a - b }') us CPU per request; gateway log lines ${LOG_LINES[embedded]} vs ${LOG_LINES[embedded-warn]})"

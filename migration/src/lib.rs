@@ -13,6 +13,8 @@ mod m20261124_000005_create_audit_logs;
 mod m20261124_000006_create_job_runs;
 mod m20261130_000001_add_users_password_version;
 mod m20261130_000002_add_job_runs_succeeded_at;
+mod m20261130_000010_create_usage_buckets;
+mod m20261130_000016_add_access_tokens_rate_limit;
 
 pub struct Migrator;
 
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_create_job_runs::Migration),
             Box::new(m20261130_000001_add_users_password_version::Migration),
             Box::new(m20261130_000002_add_job_runs_succeeded_at::Migration),
+            Box::new(m20261130_000010_create_usage_buckets::Migration),
+            Box::new(m20261130_000016_add_access_tokens_rate_limit::Migration),
         ]
     }
 }

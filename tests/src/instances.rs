@@ -19,8 +19,10 @@ pub async fn app_on(upstream: &FakeUpstream, redis: Option<&RedisServer>) -> Opt
     TestApp::spawn_with(Backend::Shared, move |s| {
         s.upstream.url = url;
         s.sessions.flush_interval_ms = 200;
-        // Trials sign in dozens of users from one address.
+        // Trials sign in dozens of users from one address, and send more
+        // than a minute's default of proxied requests with one token.
         s.rate_limit.login_per_minute = 1_000;
+        s.rate_limit.proxy_per_minute = 100_000;
         if let Some(redis) = redis {
             s.redis.url = Secret::new(redis);
         }

@@ -47,6 +47,12 @@ impl TestApp {
         let mut settings = Settings::defaults();
         settings.server.bind = "127.0.0.1:0".into();
         settings.server.workers = 1;
+        // Tests make hundreds of calls per user and register dozens of users
+        // from one address; the tests of these limits set their own.
+        settings.rate_limit.api_per_minute = 100_000;
+        settings.rate_limit.register_per_hour = 100_000;
+        settings.rate_limit.login_per_hour_per_email = 100_000;
+        settings.rate_limit.password_change_per_hour = 100_000;
         let database = match backend {
             Backend::Embedded => TestDatabase::sqlite().await,
             Backend::Shared => {
@@ -180,6 +186,12 @@ impl TestApp {
             .and_then(|code| code.parse().ok())
             .expect("a status line");
         (status, response)
+    }
+
+    /// `GET /metrics` as text (metrics are process-wide).
+    pub async fn metrics_text(&self) -> String {
+        let response = self.get("/metrics").send().await.expect("GET /metrics");
+        response.text().await.expect("the metrics text")
     }
 
     /// Makes a registered user a superuser through the domain's port, as

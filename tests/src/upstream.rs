@@ -2,6 +2,7 @@
 //! echoes what reached it, streams bodies of any size, answers with any
 //! status, or answers late.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ pub struct FakeUpstream {
     pub url: String,
     /// The raw path of each request that reached it, in order.
     received: Arc<Mutex<Vec<String>>>,
+    /// TCP connections accepted so far.
+    connections: Arc<AtomicU64>,
     server: actix_web::dev::ServerHandle,
     /// The TLS front of [`FakeUpstream::start_tls`].
     tls_front: Option<tokio::task::JoinHandle<()>>,
@@ -26,6 +29,8 @@ impl FakeUpstream {
     pub async fn start() -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let recorded = received.clone();
+        let connections = Arc::new(AtomicU64::new(0));
+        let accepted = connections.clone();
         let server = HttpServer::new(move || {
             let recorded = recorded.clone();
             App::new()
@@ -44,6 +49,9 @@ impl FakeUpstream {
                 .route("/stall", web::get().to(stall))
                 .default_service(web::to(echo))
         })
+        .on_connect(move |_, _| {
+            accepted.fetch_add(1, Ordering::Relaxed);
+        })
         .workers(1)
         .bind("127.0.0.1:0")
         .expect("bind the fake upstream");
@@ -54,6 +62,7 @@ impl FakeUpstream {
         Self {
             url,
             received,
+            connections,
             server: handle,
             tls_front: None,
         }
@@ -91,6 +100,11 @@ impl FakeUpstream {
     /// Requests that reached the upstream so far, health probes aside.
     pub fn hits(&self) -> u64 {
         self.received.lock().expect("the record").len() as u64
+    }
+
+    /// TCP connections it accepted so far, the health probe's included.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     /// The raw paths (without the query) that reached the upstream so far,

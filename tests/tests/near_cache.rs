@@ -158,13 +158,30 @@ async fn proxied_requests_in_steady_state_send_no_command_to_redis() {
     );
 
     let before = command_calls(&redis).await;
-    for _ in 0..10 {
-        let requests = (0..100).map(|_| app.proxied(Method::GET, "echo", &token).send());
+    let started = Instant::now();
+    for _ in 0..20 {
+        // 50 at once: within proxy.max_in_flight_per_token (64).
+        let requests = (0..50).map(|_| app.proxied(Method::GET, "echo", &token).send());
         for response in join_all(requests).await {
             assert_eq!(response.unwrap().status(), 200);
         }
     }
     let after = command_calls(&redis).await;
+    // The rate limits' rounds: one script call per sync interval, whose
+    // commands Redis counts too (a few per key the instance counts).
+    let rounds = u64::try_from(started.elapsed().as_millis()).unwrap()
+        / app.settings.rate_limit.sync_interval_ms
+        + 2;
+    let round_commands = [
+        "evalsha",
+        "zadd",
+        "zremrangebyscore",
+        "zcard",
+        "pexpire",
+        "hincrby",
+        "hgetall",
+        "hdel",
+    ];
     let sent: Vec<(String, u64)> = after
         .iter()
         .filter_map(|(name, calls)| {
@@ -176,7 +193,12 @@ async fn proxied_requests_in_steady_state_send_no_command_to_redis() {
             // not per request: its heartbeat (PUBLISH) and its readiness
             // probe (PING, and UNWATCH when the pool recycles).
             let timed = ["publish", "ping", "unwatch", "info"].contains(&name.as_str());
-            (!timed && *calls > earlier).then(|| (name.clone(), calls - earlier))
+            let allowed = if round_commands.contains(&name.as_str()) {
+                earlier + 4 * rounds
+            } else {
+                earlier
+            };
+            (!timed && *calls > allowed).then(|| (name.clone(), calls - earlier))
         })
         .collect();
     assert_eq!(sent, Vec::new(), "commands sent for 1 000 proxied requests");

@@ -479,6 +479,72 @@ async fn forwarding_headers_count_only_from_trusted_proxies(backend: Backend) {
     assert_eq!(audited_login_ip(&behind).await, "203.0.113.7");
 }
 
+/// Upstream connections are kept and lent again: sequential requests share
+/// one, waves of concurrent ones need no more than a wave's width, and a
+/// download the client abandons closes its own connection without spoiling
+/// the next request on the pool.
+async fn upstream_connections_are_reused(backend: Backend) {
+    const WAVE: u64 = 8;
+    let upstream = FakeUpstream::start().await;
+    let Some(app) = app_with_timeout(&upstream, backend, 5).await else {
+        return;
+    };
+    let (_, token) = app.token_holder("ann", "full").await;
+    let before = upstream.connections();
+    for _ in 0..20 {
+        let response = app
+            .proxied(Method::GET, "echo/seq", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        body(response).await;
+    }
+    // The readiness probe may open one of its own meanwhile.
+    let sequential = upstream.connections() - before;
+    assert!(
+        sequential <= 2,
+        "20 sequential requests opened {sequential} connections"
+    );
+
+    let before = upstream.connections();
+    for _ in 0..5 {
+        let wave = (0..WAVE).map(|_| async {
+            let response = app
+                .proxied(Method::GET, "echo/wave", &token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            body(response).await
+        });
+        futures::future::join_all(wave).await;
+    }
+    let waves = upstream.connections() - before;
+    assert!(
+        waves <= WAVE + 2,
+        "5 waves of {WAVE} opened {waves} connections"
+    );
+
+    // Abandoned after the head: 32 MiB can never have been read in full.
+    let response = app
+        .proxied(Method::GET, &format!("bytes/{}", 32 * 1024 * 1024), &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    drop(response);
+    for _ in 0..WAVE {
+        let response = app
+            .proxied(Method::GET, "echo/after", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(body(response).await["path"], "/echo/after");
+    }
+}
+
 on_both_backends!(
     forwards_with_end_to_end_headers_only,
     forwarding_headers_count_only_from_trusted_proxies,
@@ -487,4 +553,5 @@ on_both_backends!(
     slow_or_missing_upstreams_are_504_and_502,
     the_first_answered_request_activates_and_status_never_does,
     slow_and_stalled_upstreams_hold_up_only_their_own_request,
+    upstream_connections_are_reused,
 );

@@ -5,6 +5,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
@@ -17,9 +18,14 @@ use zenzefi_domain::admin::AdminError;
 use zenzefi_domain::admission::Refusal;
 use zenzefi_domain::auth::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
 use zenzefi_domain::currency::{DepositError, SettleError};
+use zenzefi_domain::quotas::Quota;
 use zenzefi_domain::sessions::TerminateError;
 use zenzefi_domain::tokens::{PurchaseError, RevokeError};
+use zenzefi_domain::usage::UsageError;
 use zenzefi_domain::validation::ValidationErrors;
+
+use crate::metrics;
+use crate::rate_limit::{self, Policy};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -35,6 +41,8 @@ pub struct ApiError {
     retry_after_secs: Option<u64>,
     /// A 405's `Allow` (RFC 9110 §15.5.6).
     allow: Option<String>,
+    /// The rate-limit headers to send (boxed: rare, and errors stay small).
+    quota: Option<Box<(Policy, Quota)>>,
     /// Logged, never sent.
     cause: Option<Arc<dyn StdError + Send + Sync>>,
 }
@@ -83,6 +91,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after_secs: None,
             allow: None,
+            quota: None,
             cause: None,
         }
     }
@@ -93,6 +102,24 @@ impl ApiError {
         Self {
             allow: Some(allow.join(", ")),
             ..Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", detail)
+        }
+    }
+
+    /// 429 `rate_limited` with `Retry-After` and the limit's headers.
+    pub fn rate_limited(policy: Policy, quota: Quota, detail: impl Into<String>) -> Self {
+        Self {
+            retry_after_secs: Some(whole_secs(quota.retry_after)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+        }
+        .with_quota(policy, quota)
+    }
+
+    /// The same problem, answered with the rate-limit headers of a request
+    /// that spent `quota`.
+    pub fn with_quota(self, policy: Policy, quota: Quota) -> Self {
+        Self {
+            quota: Some(Box::new((policy, quota))),
+            ..self
         }
     }
 
@@ -209,11 +236,33 @@ impl ResponseError for ApiError {
         if let Some(allow) = &self.allow {
             response.insert_header((header::ALLOW, allow.as_str()));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        let mut response = response.json(problem);
+        if let Some(spent) = &self.quota {
+            let (policy, quota) = spent.as_ref();
+            rate_limit::insert_headers(response.headers_mut(), *policy, quota);
         }
-        response.json(problem)
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
+}
+
+/// 429 for an auth limit, counted under its `limit` label: each refusal
+/// becomes exactly one response, so the count is made here.
+fn auth_rate_limited(limit: &'static str, retry_after: Duration, detail: &str) -> ApiError {
+    metrics::rate_limited(limit);
+    ApiError {
+        retry_after_secs: Some(whole_secs(retry_after)),
+        ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", detail)
+    }
+}
+
+/// A wait as `Retry-After` seconds: rounded up, at least one.
+fn whole_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 impl From<PortError> for ApiError {
@@ -227,7 +276,29 @@ impl From<PortError> for ApiError {
                     "A dependency of the service is unavailable; try again shortly",
                 )
             },
+            PortError::Busy { retry_after } => Self {
+                retry_after_secs: Some(whole_secs(retry_after)),
+                ..Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    DEPENDENCY_OUTAGE,
+                    "The service is busy; try again shortly",
+                )
+            },
             PortError::Unexpected(_) => Self::internal(err),
+        }
+    }
+}
+
+impl From<UsageError> for ApiError {
+    fn from(err: UsageError) -> Self {
+        match err {
+            UsageError::Invalid(errors) => errors.into(),
+            UsageError::TooManyPoints { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "too_many_points",
+                err.to_string(),
+            ),
+            UsageError::Port(e) => e.into(),
         }
     }
 }
@@ -260,6 +331,11 @@ impl From<RegisterError> for ApiError {
                 "username_taken",
                 "This username is already taken",
             ),
+            RegisterError::RateLimited { retry_after } => auth_rate_limited(
+                "register",
+                retry_after,
+                "Too many registrations from this address; try again later",
+            ),
             RegisterError::Port(e) => e.into(),
         }
     }
@@ -274,16 +350,11 @@ impl From<LoginError> for ApiError {
                 "Invalid email or password",
             ),
             LoginError::UserInactive => user_inactive(),
-            LoginError::RateLimited { retry_after } => Self {
-                retry_after_secs: Some(
-                    (retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)).max(1),
-                ),
-                ..Self::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    "Too many login attempts; try again later",
-                )
-            },
+            LoginError::RateLimited { retry_after } => auth_rate_limited(
+                "login",
+                retry_after,
+                "Too many login attempts; try again later",
+            ),
             LoginError::Port(e) => e.into(),
         }
     }
@@ -311,6 +382,11 @@ impl From<UpdateProfileError> for ApiError {
                 StatusCode::FORBIDDEN,
                 "invalid_current_password",
                 "The current password is wrong",
+            ),
+            UpdateProfileError::RateLimited { retry_after } => auth_rate_limited(
+                "password_change",
+                retry_after,
+                "Too many password changes; try again later",
             ),
             UpdateProfileError::Authenticate(e) => e.into(),
             UpdateProfileError::Port(e) => e.into(),
@@ -442,6 +518,9 @@ impl From<Refusal> for ApiError {
     fn from(err: Refusal) -> Self {
         let (status, code) = match err {
             Refusal::Port(e) => return e.into(),
+            Refusal::RateLimited(quota) => {
+                return Self::rate_limited(Policy::Proxy, quota, err.to_string());
+            }
             Refusal::UserInactive => return user_inactive(),
             Refusal::DeviceIdRequired => (StatusCode::BAD_REQUEST, "device_id_required"),
             Refusal::InvalidDeviceId => (StatusCode::BAD_REQUEST, "invalid_device_id"),

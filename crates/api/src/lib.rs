@@ -2,6 +2,7 @@
 //! extractors, middleware) and the composition root that wires adapters
 //! into the domain's use-cases.
 
+mod body_deadline;
 mod console;
 mod error;
 mod extract;
@@ -11,6 +12,8 @@ mod metrics;
 mod money;
 mod openapi;
 mod proxy;
+mod quota_rounds;
+mod rate_limit;
 mod readiness;
 mod request_id;
 mod routes;

@@ -37,7 +37,11 @@ pub async fn observe(
         .and_then(acceptable)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method());
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.as_str(),
+        method = req.method().as_str()
+    );
     let started = Instant::now();
     let method = req.method().clone();
 

@@ -1,5 +1,5 @@
-//! Writes the proxy sessions' gathered counters every flush
-//! interval, through a pool of its own, and once more at a graceful stop
+//! Writes the proxy sessions' gathered counters and the usage buckets
+//! (SPEC §14) every flush interval, through a pool of its own, and once more at a graceful stop
 //! without abandoning a write in progress.
 
 use std::sync::Arc;
@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use zenzefi_domain::PortError;
-use zenzefi_domain::ports::SessionStore;
+use zenzefi_domain::ports::{SessionStore, UsageStore};
 use zenzefi_domain::sessions::SessionService;
+use zenzefi_domain::usage::UsageRecorder;
 
 use crate::metrics;
 use crate::readiness::Readiness;
@@ -17,11 +18,17 @@ use crate::readiness::Readiness;
 /// Pause between two attempts of the final flush while the database fails.
 const RETRY_PAUSE: Duration = Duration::from_millis(250);
 
+/// Where a flush writes: the sessions' counters and the usage buckets.
+pub trait FlushStore: SessionStore + UsageStore {}
+
+impl<T: SessionStore + UsageStore> FlushStore for T {}
+
 pub struct SessionFlusher {
     sessions: Arc<SessionService>,
+    usage: Arc<UsageRecorder>,
     /// Opened on the runtime that flushes, so that it outlives the HTTP
     /// workers' runtimes at a stop.
-    db: Arc<dyn SessionStore>,
+    db: Arc<dyn FlushStore>,
     readiness: Arc<Readiness>,
 }
 
@@ -35,19 +42,24 @@ pub struct RunningFlusher {
 impl SessionFlusher {
     pub fn new(
         sessions: Arc<SessionService>,
-        db: Arc<dyn SessionStore>,
+        usage: Arc<UsageRecorder>,
+        db: Arc<dyn FlushStore>,
         readiness: Arc<Readiness>,
     ) -> Self {
         Self {
             sessions,
+            usage,
             db,
             readiness,
         }
     }
 
-    /// One batch. On failure the counters stay for the next one.
-    async fn flush(&self) -> Result<usize, PortError> {
-        let flushed = self.sessions.flush_into(self.db.as_ref()).await;
+    /// One batch of each. Whatever fails stays for the next one; the
+    /// other is written regardless.
+    async fn flush(&self) -> Result<(), PortError> {
+        let sessions = self.sessions.flush_into(self.db.as_ref()).await;
+        let usage = self.usage.flush_into(self.db.as_ref()).await;
+        let flushed = sessions.and(usage).map(drop);
         if let Err(err) = &flushed {
             self.readiness.observe(err);
         }
@@ -104,6 +116,16 @@ impl RunningFlusher {
                     tokio::time::sleep_until((Instant::now() + RETRY_PAUSE).min(deadline)).await;
                 }
             }
+        }
+        let usage = flusher.usage.unwritten();
+        if !usage.is_zero() {
+            tracing::error!(
+                requests = usage.requests,
+                bytes_in = usage.bytes_in,
+                bytes_out = usage.bytes_out,
+                refused = usage.refused.iter().sum::<u64>(),
+                "usage counts lost: the database did not take them before the shutdown timeout"
+            );
         }
         let lost = flusher.sessions.unwritten();
         if lost.requests > 0 {

@@ -7,23 +7,31 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::ResponseError;
-use actix_web::dev::ServiceResponse;
 use actix_web::dev::{Server, ServerHandle};
+use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{Compress, ErrorHandlerResponse, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
-use zenzefi_bootstrap::{Infrastructure, Settings, SettingsError, connect_flusher_database};
+use zenzefi_bootstrap::{
+    Infrastructure, Settings, SettingsError, connect_flusher_database, per_core_unless_set,
+};
 use zenzefi_domain::PortError;
 use zenzefi_domain::admission::ProxyAdmission;
 use zenzefi_domain::health::HealthChecker;
+use zenzefi_domain::quotas::Quotas;
+use zenzefi_domain::usage::{UsageRecorder, UsageService};
 
+use crate::body_deadline;
 use crate::console;
 use crate::error::ApiError;
 use crate::extract::{Forwarding, json_config, path_config, query_config};
 use crate::health::HealthMonitor;
 use crate::jwt::JwtCodec;
 use crate::metrics::{self, MetricsEndpoint};
-use crate::proxy::{self, Proxy};
+use crate::openapi::{Document, Limits};
+use crate::proxy::{self, InFlight, Proxy};
+use crate::quota_rounds;
+use crate::rate_limit;
 use crate::readiness::Readiness;
 use crate::request_id;
 use crate::routes;
@@ -53,6 +61,8 @@ pub struct Application {
     health_task: tokio::task::JoinHandle<()>,
     gauges_task: tokio::task::JoinHandle<()>,
     readiness_task: tokio::task::JoinHandle<()>,
+    quota_task: Option<tokio::task::JoinHandle<()>>,
+    in_flight_task: tokio::task::JoinHandle<()>,
     flusher: RunningFlusher,
     shutdown_timeout: Duration,
 }
@@ -118,15 +128,45 @@ impl Application {
         let sessions = Arc::new(infra.session_service(settings));
         let mut flush_db = connect_flusher_database(settings).await?;
         flush_db.observe_queries(metrics::db_query);
-        let flusher = SessionFlusher::new(sessions.clone(), Arc::new(flush_db), readiness.clone())
-            .spawn(Duration::from_millis(
-                settings.sessions.flush_interval_ms.max(1),
-            ));
+        let usage = Arc::new(UsageRecorder::new(infra.clock.clone()));
+        let flusher = SessionFlusher::new(
+            sessions.clone(),
+            usage.clone(),
+            Arc::new(flush_db),
+            readiness.clone(),
+        )
+        .spawn(Duration::from_millis(
+            settings.sessions.flush_interval_ms.max(1),
+        ));
         let tokens = Arc::new(infra.token_service(settings)?);
-        let admission = Arc::new(ProxyAdmission::new(tokens.clone(), sessions.clone()));
+        let quotas = Arc::new(Quotas::default());
+        let quota_task = match infra.quota_sync() {
+            Some(sync) => Some(
+                quota_rounds::spawn(
+                    quotas.clone(),
+                    sync,
+                    Duration::from_millis(settings.rate_limit.sync_interval_ms.max(1)),
+                )
+                .await,
+            ),
+            None => None,
+        };
+        let admission = Arc::new(ProxyAdmission::new(
+            tokens.clone(),
+            sessions.clone(),
+            usage,
+            quotas.clone(),
+            settings.rate_limit.proxy_per_minute,
+        ));
+        let in_flight = InFlight::new(
+            settings.proxy.max_in_flight_per_token,
+            settings.proxy.max_in_flight,
+        );
+        let in_flight_task = in_flight.clone().spawn_watch(admission.clone());
         let state = web::Data::new(AppState {
             auth,
             sessions: sessions.clone(),
+            usage: UsageService::new(infra.db()),
             currency: infra.currency_service(settings)?,
             admin: infra.admin_service(tokens.clone()),
             tokens,
@@ -143,7 +183,14 @@ impl Application {
             public_url: settings.server.public_url.trim_end_matches('/').to_owned(),
             webhook_secret: settings.payments.webhook_secret.clone(),
             mock_gateway: settings.payments.mock_gateway,
+            quotas,
+            api_per_minute: settings.rate_limit.api_per_minute,
         });
+
+        let document = web::Data::new(Document::new(&Limits {
+            durations: state.tokens.pricing().durations(),
+            max_balance: state.currency.balance_limit().max(),
+        }));
 
         let listener =
             TcpListener::bind(&settings.server.bind).map_err(|source| StartupError::Bind {
@@ -160,19 +207,18 @@ impl Application {
         // One upstream client per HTTP worker: a pooled connection lives on
         // the runtime that opened it, so sharing one client across workers
         // would hop threads on every request.
-        let workers = match settings.server.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let workers = per_core_unless_set(settings.server.workers);
         let proxies = (0..workers)
             .map(|_| {
                 Ok(web::Data::new(Proxy {
                     upstream: Upstream::new(&settings.upstream)?,
                     admission: admission.clone(),
+                    in_flight: in_flight.clone(),
                 }))
             })
             .collect::<Result<Vec<_>, UpstreamConfigError>>()?;
         let next_proxy = Arc::new(AtomicUsize::new(0));
+        let body_timeout = Duration::from_secs(settings.server.client_body_timeout_secs.max(1));
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -180,6 +226,7 @@ impl Application {
                     proxies[next_proxy.fetch_add(1, Ordering::Relaxed) % proxies.len()].clone(),
                 )
                 .app_data(metrics_endpoint.clone())
+                .app_data(document.clone())
                 .app_data(web::Data::from(readiness.clone()))
                 .app_data(json_config())
                 .app_data(query_config())
@@ -188,12 +235,17 @@ impl Application {
                     ErrorHandlers::new()
                         .handler(StatusCode::METHOD_NOT_ALLOWED, method_not_allowed),
                 )
+                .wrap_fn(move |mut req, srv| {
+                    body_deadline::apply(&mut req, body_timeout);
+                    srv.call(req)
+                })
                 .wrap(from_fn(request_id::observe))
                 // Proxied bodies pass through byte for byte: no compression.
                 .configure(proxy::configure)
                 .configure(metrics::configure)
                 .service(
                     web::scope("")
+                        .wrap(from_fn(rate_limit::api_headers))
                         .wrap(Compress::default())
                         .configure(routes::configure)
                         .configure(console::configure),
@@ -216,6 +268,8 @@ impl Application {
             health_task,
             gauges_task,
             readiness_task,
+            quota_task,
+            in_flight_task,
             flusher,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_secs),
         })
@@ -239,6 +293,10 @@ impl Application {
         self.health_task.abort();
         self.gauges_task.abort();
         self.readiness_task.abort();
+        if let Some(task) = self.quota_task {
+            task.abort();
+        }
+        self.in_flight_task.abort();
         self.flusher.stop(self.shutdown_timeout).await;
         result
     }

@@ -7,8 +7,10 @@ use zenzefi_domain::admin::AdminService;
 use zenzefi_domain::auth::AuthService;
 use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::ports::Clock;
+use zenzefi_domain::quotas::Quotas;
 use zenzefi_domain::sessions::SessionService;
 use zenzefi_domain::tokens::TokenService;
+use zenzefi_domain::usage::UsageService;
 
 use crate::extract::Forwarding;
 use crate::health::HealthMonitor;
@@ -19,6 +21,7 @@ pub struct AppState {
     pub currency: CurrencyService,
     pub tokens: Arc<TokenService>,
     pub sessions: Arc<SessionService>,
+    pub usage: UsageService,
     pub admin: AdminService,
     pub jwt: JwtCodec,
     pub clock: Arc<dyn Clock>,
@@ -29,6 +32,10 @@ pub struct AppState {
     pub public_url: String,
     pub webhook_secret: Secret,
     pub mock_gateway: bool,
+    /// The hot-path limits' counters, shared with the proxy.
+    pub quotas: Arc<Quotas>,
+    /// `rate_limit.api_per_minute`.
+    pub api_per_minute: u32,
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 //! What both binaries need before they can do anything: settings, logging,
 //! and the adapters chosen by those settings.
 
+mod log_line;
 mod secret;
 mod settings;
 mod telemetry;
@@ -10,7 +11,7 @@ mod wiring;
 pub use secret::{Secret, redacted_url};
 pub use settings::{
     DEV_JWT_SECRET, DEV_WEBHOOK_SECRET, Environment, LogFormat, Settings, SettingsError,
-    UpstreamSettings,
+    UpstreamSettings, per_core_unless_set,
 };
 pub use telemetry::init_tracing;
 pub use trusted_proxies::TrustedProxies;

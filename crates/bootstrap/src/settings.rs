@@ -47,11 +47,13 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub auth: AuthSettings,
     pub upstream: UpstreamSettings,
+    pub proxy: ProxySettings,
     pub pricing: PricingSettings,
     pub payments: PaymentSettings,
     pub currency: CurrencySettings,
     pub sessions: SessionSettings,
     pub audit: AuditSettings,
+    pub usage: UsageSettings,
     pub metrics: MetricsSettings,
     pub rate_limit: RateLimitSettings,
     pub health: HealthSettings,
@@ -67,6 +69,14 @@ pub struct ServerSettings {
     /// CIDRs of the proxies in front; see [`Settings::trusted_proxies`].
     pub trusted_proxies: Vec<String>,
     pub shutdown_timeout_secs: u64,
+    /// Longest a request body may take to arrive (a proxied one: longest
+    /// pause between two chunks); past it, 408.
+    pub client_body_timeout_secs: u64,
+    /// The key `trusted_proxies` replaced. Read only to refuse it: ignored,
+    /// it would leave every client behind the operator's proxy with the
+    /// proxy's address, unnoticed.
+    #[serde(default)]
+    pub trust_forwarded_for: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +105,10 @@ pub struct CacheSettings {
 pub struct AuthSettings {
     pub jwt_secret: Secret,
     pub jwt_ttl_secs: u64,
+    /// Password hashes computed at once; 0 = one per core.
+    pub hash_concurrency: usize,
+    /// Password hashes that may wait for a slot; past it, 503.
+    pub hash_queue: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +118,22 @@ pub struct UpstreamSettings {
     pub request_timeout_secs: u64,
     pub ca_cert: String,
     pub insecure_skip_verify: bool,
+}
+
+/// A count setting where 0 means one per core.
+pub fn per_core_unless_set(count: usize) -> usize {
+    match count {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProxySettings {
+    /// Proxied requests one token may have in flight; past it, 429.
+    pub max_in_flight_per_token: usize,
+    /// Proxied requests this instance may have in flight; past it, 503.
+    pub max_in_flight: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +167,14 @@ pub struct AuditSettings {
     pub retention_days: u32,
 }
 
+/// How long usage buckets are kept at each width (SPEC §14).
+#[derive(Debug, Clone, Deserialize)]
+pub struct UsageSettings {
+    pub minute_retention_hours: u32,
+    pub hour_retention_days: u32,
+    pub day_retention_days: u32,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct MetricsSettings {
     pub bearer_token: Secret,
@@ -147,6 +185,17 @@ pub struct MetricsSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitSettings {
     pub login_per_minute: u32,
+    pub login_per_hour_per_email: u32,
+    pub register_per_hour: u32,
+    pub password_change_per_hour: u32,
+    /// Proxied requests per token per minute (a token may have its own);
+    /// 0 limits only tokens that have their own.
+    pub proxy_per_minute: u32,
+    /// Requests per user per minute on the other JWT endpoints.
+    pub api_per_minute: u32,
+    /// How often an instance adds its proxy and API counts to the
+    /// cluster's (with Redis).
+    pub sync_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +217,7 @@ pub struct WorkerSettings {
     pub session_cleanup_cron: String,
     pub audit_retention_cron: String,
     pub pending_payment_expiry_cron: String,
+    pub usage_rollup_cron: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,8 +298,32 @@ impl Settings {
                     .into(),
             );
         }
-        if self.rate_limit.login_per_minute == 0 {
-            return invalid("rate_limit.login_per_minute must be at least 1".into());
+        for (key, value) in [
+            ("login_per_minute", self.rate_limit.login_per_minute),
+            (
+                "login_per_hour_per_email",
+                self.rate_limit.login_per_hour_per_email,
+            ),
+            ("register_per_hour", self.rate_limit.register_per_hour),
+            (
+                "password_change_per_hour",
+                self.rate_limit.password_change_per_hour,
+            ),
+            ("api_per_minute", self.rate_limit.api_per_minute),
+        ] {
+            if value == 0 {
+                return invalid(format!("rate_limit.{key} must be at least 1"));
+            }
+        }
+        if self.rate_limit.sync_interval_ms == 0 {
+            return invalid("rate_limit.sync_interval_ms must be at least 1".into());
+        }
+        if self.server.trust_forwarded_for.is_some() {
+            return invalid(
+                "server.trust_forwarded_for was replaced by server.trusted_proxies: remove it and \
+                 list the CIDRs of the proxies in front there (SPEC §16.2)"
+                    .into(),
+            );
         }
         self.trusted_proxies()?;
         self.public_origin()?;
@@ -524,6 +598,22 @@ mod tests {
     fn secrets_never_print() {
         let settings = Settings::defaults();
         assert!(!format!("{settings:?}").contains(DEV_JWT_SECRET));
+    }
+
+    #[test]
+    fn the_replaced_trust_forwarded_for_key_is_refused_not_ignored() {
+        let settings: Settings = Config::builder()
+            .add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml))
+            .add_source(File::from_str(
+                "[server]\ntrust_forwarded_for = true",
+                FileFormat::Toml,
+            ))
+            .build()
+            .and_then(Config::try_deserialize)
+            .unwrap();
+        let err = settings.validate().unwrap_err().to_string();
+        assert!(err.contains("server.trusted_proxies"), "{err}");
+        assert!(Settings::defaults().validate().is_ok());
     }
 
     #[test]

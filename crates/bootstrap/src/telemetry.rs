@@ -8,6 +8,7 @@ use std::time::Duration;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
+use crate::log_line::{Fields, Line};
 use crate::settings::{LogFormat, Settings};
 
 /// Formatted lines that may wait for the writer thread before a logging call
@@ -22,6 +23,8 @@ const WRITE_BUFFER: usize = 64 * 1024;
 /// most a line waits before it reaches stdout while the log is busy.
 const FLUSH_PAUSE: Duration = Duration::from_millis(10);
 
+const QUIET_DISPATCHER: &str = "actix_http::h1::dispatcher=off";
+
 /// Installs the global subscriber. Keep the returned guard for the life of
 /// the process: dropping it writes out the lines still queued.
 #[must_use = "dropping the guard stops the log writer"]
@@ -29,16 +32,20 @@ pub fn init_tracing(settings: &Settings) -> WorkerGuard {
     let (writer, guard) = background_writer(io::stdout());
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
+    // actix's connection dispatcher logs at ERROR what peers cause: a
+    // request its parser rejects (answered 400), a reset connection, a
+    // response body cut off. A client must not write ERROR lines at will;
+    // the gateway logs the failures it causes itself.
+    let filter = filter.add_directive(QUIET_DISPATCHER.parse().expect("a valid directive"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true)
         // Colour codes only for a person at a terminal, not in files or pipes.
         .with_ansi(io::stdout().is_terminal())
         .with_writer(writer);
     // A second init (tests) keeps the first subscriber.
     let _ = match settings.log.format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Pretty => builder.event_format(Line).fmt_fields(Fields).try_init(),
     };
     guard
 }

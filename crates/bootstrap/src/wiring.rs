@@ -3,29 +3,31 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zenzefi_crypto::{Argon2Hasher, OsEntropy};
+use zenzefi_crypto::{Argon2Hasher, BoundedHasher, OsEntropy};
 use zenzefi_domain::PortError;
 use zenzefi_domain::admin::AdminService;
-use zenzefi_domain::auth::{AuthService, LoginPolicy};
+use zenzefi_domain::auth::{AuthLimits, AuthService};
 use zenzefi_domain::currency::CurrencyService;
 use zenzefi_domain::maintenance::MaintenanceService;
 use zenzefi_domain::ports::{
-    Clock, HealthCache, JobRuns, PasswordHasher, Probe, RateLimiter, SessionClaims, TokenCache,
+    Clock, HealthCache, JobRuns, PasswordHasher, Probe, QuotaSync, RateLimiter, SessionClaims,
+    TokenCache,
 };
 use zenzefi_domain::pricing::Pricing;
 use zenzefi_domain::sessions::SessionService;
 use zenzefi_domain::tokens::TokenService;
+use zenzefi_domain::usage::{Rollup, UsageRetention};
 use zenzefi_memory::{
     InMemoryHealthCache, InMemoryRateLimiter, InMemorySessionClaims, InMemoryTokenCache,
     SystemClock,
 };
 use zenzefi_persistence::{ConnectOptions, SeaDatabase};
 use zenzefi_redis::{
-    NearCache, NearCacheSettings, RedisHealthCache, RedisPool, RedisRateLimiter,
+    NearCache, NearCacheSettings, RedisHealthCache, RedisPool, RedisQuotaSync, RedisRateLimiter,
     RedisSessionClaims, RedisTokenCache,
 };
 
-use crate::settings::{Settings, SettingsError};
+use crate::settings::{Settings, SettingsError, per_core_unless_set};
 
 /// rustls needs one process-wide crypto provider; both ring (sqlx) and the
 /// HTTP client link rustls, so pick ring explicitly before any TLS is used.
@@ -59,6 +61,14 @@ pub async fn connect_flusher_database(settings: &Settings) -> Result<SeaDatabase
     .await
 }
 
+/// The adapters shared across instances through Redis, or kept in process.
+type SharedAdapters = (
+    Arc<dyn TokenCache>,
+    Arc<dyn SessionClaims>,
+    Arc<dyn HealthCache>,
+    Option<Arc<dyn QuotaSync>>,
+);
+
 /// The connected adapters of one process.
 #[derive(Clone)]
 pub struct Infrastructure {
@@ -71,6 +81,7 @@ pub struct Infrastructure {
     token_cache: Arc<dyn TokenCache>,
     session_claims: Arc<dyn SessionClaims>,
     health_cache: Arc<dyn HealthCache>,
+    quota_sync: Option<Arc<dyn QuotaSync>>,
 }
 
 impl Infrastructure {
@@ -92,11 +103,7 @@ impl Infrastructure {
             );
             None
         };
-        let (token_cache, session_claims, health_cache): (
-            Arc<dyn TokenCache>,
-            Arc<dyn SessionClaims>,
-            Arc<dyn HealthCache>,
-        ) = match &redis {
+        let (token_cache, session_claims, health_cache, quota_sync): SharedAdapters = match &redis {
             Some(pool) => {
                 let near = NearCache::start(
                     &redis_settings,
@@ -109,14 +116,16 @@ impl Infrastructure {
                 .await?;
                 (
                     Arc::new(RedisTokenCache::new(near.clone())),
-                    Arc::new(RedisSessionClaims::new(near)),
+                    Arc::new(RedisSessionClaims::new(near.clone())),
                     Arc::new(RedisHealthCache::new(pool.clone())),
+                    Some(Arc::new(RedisQuotaSync::new(near))),
                 )
             }
             None => (
                 Arc::new(InMemoryTokenCache::default()),
                 Arc::new(InMemorySessionClaims::default()),
                 Arc::new(InMemoryHealthCache::default()),
+                None,
             ),
         };
         Ok(Self {
@@ -126,6 +135,7 @@ impl Infrastructure {
             token_cache,
             session_claims,
             health_cache,
+            quota_sync,
         })
     }
 
@@ -151,6 +161,12 @@ impl Infrastructure {
             Some(pool) => Arc::new(RedisRateLimiter::new(pool.clone())),
             None => Arc::new(InMemoryRateLimiter::default()),
         }
+    }
+
+    /// Where the proxy and API limits are added up across instances; `None`
+    /// on the embedded default, where this process alone counts.
+    pub fn quota_sync(&self) -> Option<Arc<dyn QuotaSync>> {
+        self.quota_sync.clone()
     }
 
     /// Shared through Redis when configured, so that a revocation on one
@@ -198,25 +214,49 @@ impl Infrastructure {
         MaintenanceService::new(self.db(), self.clock.clone(), settings.audit.retention_days)
     }
 
+    /// The worker's usage rollup.
+    pub fn usage_rollup(&self, settings: &Settings) -> Rollup {
+        Rollup::new(
+            self.db(),
+            self.clock.clone(),
+            UsageRetention {
+                minute_hours: settings.usage.minute_retention_hours,
+                hour_days: settings.usage.hour_retention_days,
+                day_days: settings.usage.day_retention_days,
+            },
+        )
+    }
+
     /// Claims of scheduled job occurrences, shared by worker replicas
     /// through the database they share.
     pub fn job_runs(&self) -> Arc<dyn JobRuns> {
         Arc::new(self.database.clone())
     }
 
-    pub fn password_hasher(&self) -> Result<Arc<dyn PasswordHasher>, PortError> {
-        Ok(Arc::new(Argon2Hasher::new()?))
+    /// argon2id under `auth.hash_concurrency` with `auth.hash_queue` waiting.
+    pub fn password_hasher(
+        &self,
+        settings: &Settings,
+    ) -> Result<Arc<dyn PasswordHasher>, PortError> {
+        Ok(Arc::new(BoundedHasher::new(
+            Argon2Hasher::new()?,
+            per_core_unless_set(settings.auth.hash_concurrency),
+            settings.auth.hash_queue,
+        )))
     }
 
     /// The auth use-cases on these adapters.
     pub fn auth_service(&self, settings: &Settings) -> Result<AuthService, PortError> {
         Ok(AuthService::new(
             self.db(),
-            self.password_hasher()?,
+            self.password_hasher(settings)?,
             self.clock.clone(),
             self.rate_limiter(),
-            LoginPolicy {
-                attempts_per_minute: settings.rate_limit.login_per_minute,
+            AuthLimits {
+                login_per_minute: settings.rate_limit.login_per_minute,
+                login_per_hour_per_email: settings.rate_limit.login_per_hour_per_email,
+                register_per_hour: settings.rate_limit.register_per_hour,
+                password_change_per_hour: settings.rate_limit.password_change_per_hour,
             },
         ))
     }

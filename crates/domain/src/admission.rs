@@ -1,7 +1,9 @@
 //! Proxy admission: whether a proxied request may reach the
-//! upstream, decided in a fixed order — device, token, path, scope,
-//! session — and what follows once the upstream has answered (the token's
-//! clock starts) and once both bodies have crossed (the session's counters).
+//! upstream, decided in a fixed order — device, token, path, scope, the
+//! token's rate limit, session — and what follows once the upstream has
+//! answered (the token's clock starts) and once both bodies have crossed
+//! (the session's and the usage counters). A refusal of a request that
+//! named a known token counts in the token's usage (SPEC §14).
 //! The transport parses headers and streams bodies; every decision is here.
 
 use std::net::IpAddr;
@@ -10,9 +12,12 @@ use std::sync::Arc;
 use crate::error::PortError;
 use crate::ports::{AdmitError, ProxyExchange, SessionTracker};
 use crate::proxy::{DeviceId, ProxyPath, UnsafePath};
+use crate::quotas::{Quota, QuotaKey, Quotas};
 use crate::session::SessionId;
-use crate::token::AccessToken;
+use crate::token::{AccessToken, TokenHash, TokenId};
 use crate::tokens::{TokenService, ValidateError};
+use crate::usage::{RefusalReason, ResponseClass, UsageRecorder};
+use crate::user::UserId;
 
 /// What the transport read off a proxied request, unchecked.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +47,8 @@ pub enum Refusal {
     InvalidPath(UnsafePath),
     #[error("this token's scope does not cover the path")]
     ScopeDenied,
+    #[error("This token's request rate limit is exhausted; retry later")]
+    RateLimited(Quota),
     #[error("Another device is using this token")]
     DeviceConflict,
     #[error(transparent)]
@@ -52,7 +59,7 @@ impl From<ValidateError> for Refusal {
     fn from(err: ValidateError) -> Self {
         match err {
             ValidateError::Invalid => Self::InvalidToken,
-            ValidateError::UserInactive => Self::UserInactive,
+            ValidateError::UserInactive { .. } => Self::UserInactive,
             ValidateError::Port(e) => Self::Port(e),
         }
     }
@@ -67,24 +74,71 @@ impl From<AdmitError> for Refusal {
     }
 }
 
-/// A request cleared for the upstream: the path to forward and the session
-/// it counts towards.
+/// A request cleared for the upstream: the path to forward, the session
+/// it counts towards and what is left of the token's rate limit.
 #[derive(Debug, Clone)]
 pub struct Admitted {
     pub token: AccessToken,
     pub path: ProxyPath,
     pub exchange: ProxyExchange,
     pub session: SessionId,
+    /// What the request spent of the token's rate limit, if it has one.
+    pub quota: Option<Quota>,
+}
+
+impl Refusal {
+    /// The reason usage counts a refusal under, once the token is known.
+    fn usage_reason(&self) -> Option<RefusalReason> {
+        match self {
+            Self::InvalidPath(_) => Some(RefusalReason::InvalidPath),
+            Self::ScopeDenied => Some(RefusalReason::ScopeDenied),
+            Self::DeviceConflict => Some(RefusalReason::DeviceConflict),
+            Self::UserInactive => Some(RefusalReason::UserInactive),
+            Self::RateLimited(_) => Some(RefusalReason::RateLimited),
+            _ => None,
+        }
+    }
+}
+
+/// How a forwarded exchange ended, as the transport saw it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExchangeOutcome {
+    /// Request body bytes streamed to the upstream.
+    pub bytes_in: u64,
+    /// Response body bytes streamed to the client.
+    pub bytes_out: u64,
+    /// The status the client got, the upstream's or ours; `None` when the
+    /// exchange ended before any.
+    pub status: Option<u16>,
+    /// Set when the gateway answered for an upstream that failed.
+    pub failure: Option<RefusalReason>,
 }
 
 pub struct ProxyAdmission {
     tokens: Arc<TokenService>,
     sessions: Arc<dyn SessionTracker>,
+    usage: Arc<UsageRecorder>,
+    quotas: Arc<Quotas>,
+    /// Requests per minute per token, unless the token has its own; 0 for
+    /// no limit.
+    per_minute: u32,
 }
 
 impl ProxyAdmission {
-    pub fn new(tokens: Arc<TokenService>, sessions: Arc<dyn SessionTracker>) -> Self {
-        Self { tokens, sessions }
+    pub fn new(
+        tokens: Arc<TokenService>,
+        sessions: Arc<dyn SessionTracker>,
+        usage: Arc<UsageRecorder>,
+        quotas: Arc<Quotas>,
+        per_minute: u32,
+    ) -> Self {
+        Self {
+            tokens,
+            sessions,
+            usage,
+            quotas,
+            per_minute,
+        }
     }
 
     /// Runs the checks in order and claims the token's session
@@ -95,11 +149,51 @@ impl ProxyAdmission {
             None => return Err(Refusal::DeviceIdRequired),
             Some(raw) => DeviceId::parse(raw).ok_or(Refusal::InvalidDeviceId)?,
         };
-        let token = self.presented(request.access_token).await?;
+        let presented = request.access_token.ok_or(Refusal::InvalidToken)?;
+        let token = match self.tokens.validate(presented, false).await {
+            Ok(token) => token,
+            Err(ValidateError::UserInactive { token, user }) => {
+                self.count_refusal(token, user, RefusalReason::UserInactive);
+                return Err(Refusal::UserInactive);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let (token_id, user_id) = (token.id, token.user_id);
+        self.admit_token(request, device, token)
+            .await
+            .inspect_err(|refusal| {
+                if let Some(reason) = refusal.usage_reason() {
+                    self.count_refusal(token_id, user_id, reason);
+                }
+            })
+    }
+
+    /// The checks that follow once the token is known.
+    async fn admit_token(
+        &self,
+        request: ProxyRequest<'_>,
+        device: DeviceId,
+        token: AccessToken,
+    ) -> Result<Admitted, Refusal> {
         let path = ProxyPath::parse(request.raw_path).map_err(Refusal::InvalidPath)?;
         if !token.scope.allows(&path) {
             return Err(Refusal::ScopeDenied);
         }
+        // Only requests that would be forwarded spend the limit. A default
+        // of 0 limits only the tokens given a limit of their own.
+        let per_minute = token
+            .rate_limit_per_minute
+            .or((self.per_minute > 0).then_some(self.per_minute));
+        let quota = match per_minute {
+            Some(limit) => {
+                let quota = self.quotas.take(QuotaKey::Token(token.id), limit);
+                if !quota.admitted {
+                    return Err(Refusal::RateLimited(quota));
+                }
+                Some(quota)
+            }
+            None => None,
+        };
         let exchange = ProxyExchange {
             user_id: token.user_id,
             token_id: token.id,
@@ -113,7 +207,14 @@ impl ProxyAdmission {
             path,
             exchange,
             session,
+            quota,
         })
+    }
+
+    /// Counts a refusal of a request that named this known token.
+    fn count_refusal(&self, token: TokenId, user: UserId, reason: RefusalReason) {
+        self.usage
+            .record(token, user, |counts| counts.count_refusal(reason));
     }
 
     /// The token named by `X-Access-Token`, valid right now; never
@@ -121,6 +222,14 @@ impl ProxyAdmission {
     pub async fn presented(&self, access_token: Option<&str>) -> Result<AccessToken, Refusal> {
         let presented = access_token.ok_or(Refusal::InvalidToken)?;
         Ok(self.tokens.validate(presented, false).await?)
+    }
+
+    /// Whether a token with requests in flight is still accepted (they are
+    /// cut otherwise): [`Refusal::InvalidToken`] once revoked or expired,
+    /// [`Refusal::UserInactive`] once its owner is deactivated.
+    pub async fn recheck(&self, hash: &TokenHash) -> Result<(), Refusal> {
+        self.tokens.revalidate(hash).await?;
+        Ok(())
     }
 
     /// The upstream answered a request admitted with `token`: the first
@@ -133,9 +242,22 @@ impl ProxyAdmission {
         Ok(())
     }
 
-    /// Both bodies stopped streaming (finished, failed or abandoned) after
-    /// `bytes` crossed. Cheap and non-blocking: counters are flushed later.
-    pub fn finish(&self, exchange: &ProxyExchange, session: SessionId, bytes: u64) {
-        self.sessions.finished(exchange, session, bytes);
+    /// Both bodies stopped streaming (finished, failed or abandoned).
+    /// Cheap and non-blocking: counters are flushed later.
+    pub fn finish(&self, exchange: &ProxyExchange, session: SessionId, outcome: ExchangeOutcome) {
+        self.sessions
+            .finished(exchange, session, outcome.bytes_in + outcome.bytes_out);
+        self.usage
+            .record(exchange.token_id, exchange.user_id, |counts| {
+                counts.requests += 1;
+                counts.bytes_in += outcome.bytes_in;
+                counts.bytes_out += outcome.bytes_out;
+                if let Some(class) = outcome.status.and_then(ResponseClass::of_status) {
+                    counts.count_response(class);
+                }
+                if let Some(reason) = outcome.failure {
+                    counts.count_refusal(reason);
+                }
+            });
     }
 }

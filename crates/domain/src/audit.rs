@@ -19,6 +19,7 @@ string_enum!(
         TokenRevoke = "token_revoke",
         AdminForceRevoke = "admin_force_revoke",
         AdminUserUpdate = "admin_user_update",
+        AdminTokenUpdate = "admin_token_update",
         CurrencyDeposit = "currency_deposit",
         AdminSessionTerminate = "admin_session_terminate",
         SessionDeviceConflict = "session_device_conflict",

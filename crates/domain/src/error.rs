@@ -11,6 +11,10 @@ pub enum PortError {
     /// The dependency could not be reached (connection refused, pool timeout).
     #[error("dependency unavailable: {0}")]
     Unavailable(#[source] BoxError),
+    /// The adapter is at capacity and refused to queue more work; asking
+    /// again after `retry_after` may succeed.
+    #[error("at capacity; retry after {retry_after:?}")]
+    Busy { retry_after: std::time::Duration },
     /// Anything else the adapter did not expect.
     #[error("unexpected adapter failure: {0}")]
     Unexpected(#[source] BoxError),

@@ -19,10 +19,12 @@ pub mod page;
 pub mod ports;
 pub mod pricing;
 pub mod proxy;
+pub mod quotas;
 pub mod session;
 pub mod sessions;
 pub mod token;
 pub mod tokens;
+pub mod usage;
 pub mod user;
 pub mod validation;
 

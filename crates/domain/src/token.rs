@@ -117,6 +117,9 @@ pub struct AccessToken {
     pub activated_at: Option<OffsetDateTime>,
     pub is_active: bool,
     pub revoked_at: Option<OffsetDateTime>,
+    /// Proxied requests per minute an admin set for this token; `None`
+    /// follows `rate_limit.proxy_per_minute`.
+    pub rate_limit_per_minute: Option<u32>,
 }
 
 impl AccessToken {
@@ -142,6 +145,7 @@ impl AccessToken {
             activated_at: None,
             is_active: true,
             revoked_at: None,
+            rate_limit_per_minute: None,
         }
     }
 

@@ -66,6 +66,9 @@ impl User {
     }
 }
 
+/// The longest email address, in characters.
+pub const EMAIL_MAX_CHARS: usize = 254;
+
 /// An email address, stored lower-cased so that uniqueness is
 /// case-insensitive on every backend.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -73,10 +76,11 @@ pub struct Email(String);
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let email = raw.trim().to_lowercase();
-        if email.len() > 254 {
-            return Err("must be at most 254 characters".into());
+        let trimmed = raw.trim();
+        if trimmed.chars().count() > EMAIL_MAX_CHARS {
+            return Err(format!("must be at most {EMAIL_MAX_CHARS} characters"));
         }
+        let email = trimmed.to_lowercase();
         let Some((local, domain)) = email.split_once('@') else {
             return Err("must be an email address".into());
         };
@@ -121,6 +125,9 @@ impl Username {
     }
 }
 
+/// The longest name, in characters, once trimmed.
+pub const FULL_NAME_MAX_CHARS: usize = 200;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FullName(String);
 
@@ -128,8 +135,8 @@ impl FullName {
     /// Trimmed; blank means "no name".
     pub fn parse(raw: &str) -> Result<Option<Self>, String> {
         let name = raw.trim();
-        if name.chars().count() > 200 {
-            Err("must be at most 200 characters".into())
+        if name.chars().count() > FULL_NAME_MAX_CHARS {
+            Err(format!("must be at most {FULL_NAME_MAX_CHARS} characters"))
         } else if name.chars().any(char::is_control) {
             Err("must not contain control characters".into())
         } else if name.is_empty() {
@@ -148,20 +155,26 @@ impl FullName {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Password(String);
 
-/// Passwords longer than this are refused before hashing, so that nobody can
-/// make the server hash megabytes.
-const MAX_PASSWORD_BYTES: usize = 256;
+/// The shortest new password, in characters.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Passwords longer than this (in characters) are refused before hashing,
+/// so that nobody can make the server hash megabytes.
+pub const PASSWORD_MAX_CHARS: usize = 128;
 
 impl Password {
-    /// A new password: at least 8 characters with a letter and a digit.
+    /// A new password: 8–128 characters with an ASCII letter and an ASCII
+    /// digit. ASCII, so that the API's schema can say exactly the same in
+    /// every regular-expression dialect.
     pub fn parse(raw: String) -> Result<Self, String> {
-        if raw.chars().count() < 8 {
-            Err("must be at least 8 characters".into())
-        } else if raw.len() > MAX_PASSWORD_BYTES {
-            Err(format!("must be at most {MAX_PASSWORD_BYTES} bytes"))
-        } else if !raw.chars().any(char::is_alphabetic) || !raw.chars().any(|c| c.is_ascii_digit())
+        let chars = raw.chars().count();
+        if chars < PASSWORD_MIN_CHARS {
+            Err(format!("must be at least {PASSWORD_MIN_CHARS} characters"))
+        } else if chars > PASSWORD_MAX_CHARS {
+            Err(format!("must be at most {PASSWORD_MAX_CHARS} characters"))
+        } else if !raw.bytes().any(|b| b.is_ascii_alphabetic())
+            || !raw.bytes().any(|b| b.is_ascii_digit())
         {
-            Err("must contain a letter and a digit".into())
+            Err("must contain a letter (A-Z, a-z) and a digit (0-9)".into())
         } else {
             Ok(Self(raw))
         }
@@ -170,7 +183,7 @@ impl Password {
     /// A password offered to log in: no rules apply, it is only compared.
     /// `None` when it is too long to be any user's password.
     pub fn offered(raw: String) -> Option<Self> {
-        (raw.len() <= MAX_PASSWORD_BYTES).then_some(Self(raw))
+        (raw.chars().count() <= PASSWORD_MAX_CHARS).then_some(Self(raw))
     }
 
     pub fn expose(&self) -> &str {
@@ -239,7 +252,8 @@ mod tests {
     #[test]
     fn password_needs_length_a_letter_and_a_digit() {
         assert!(Password::parse("abcdefg1".into()).is_ok());
-        for bad in ["abc1", "abcdefgh", "12345678", &"a1".repeat(200)] {
+        assert!(Password::parse(format!("{}a1", "я".repeat(126))).is_ok());
+        for bad in ["abc1", "abcdefgh", "12345678", "пароль12", &"a1".repeat(65)] {
             assert!(
                 Password::parse(bad.to_string()).is_err(),
                 "{bad:?} accepted"

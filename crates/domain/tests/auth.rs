@@ -24,8 +24,11 @@ fn harness(attempts_per_minute: u32) -> Harness {
         Arc::new(Argon2Hasher::new().unwrap()),
         Arc::new(SystemClock),
         Arc::new(InMemoryRateLimiter::default()),
-        LoginPolicy {
-            attempts_per_minute,
+        AuthLimits {
+            login_per_minute: attempts_per_minute,
+            login_per_hour_per_email: 1_000,
+            register_per_hour: 1_000,
+            password_change_per_hour: 1_000,
         },
     );
     Harness { db, auth }
@@ -336,4 +339,52 @@ async fn create_superuser_creates_once_then_promotes_idempotently() {
             .filter(|e| e.action == AuditAction::AdminUserUpdate)
             .count();
     assert_eq!(promotions, 1);
+}
+
+/// Counts the hashes asked of argon2.
+struct CountingHasher(Argon2Hasher, std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl zenzefi_domain::ports::PasswordHasher for CountingHasher {
+    async fn hash(
+        &self,
+        password: &zenzefi_domain::user::Password,
+    ) -> Result<zenzefi_domain::user::PasswordHash, zenzefi_domain::PortError> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.hash(password).await
+    }
+
+    async fn verify(
+        &self,
+        password: &zenzefi_domain::user::Password,
+        hash: Option<&zenzefi_domain::user::PasswordHash>,
+    ) -> Result<bool, zenzefi_domain::PortError> {
+        self.0.verify(password, hash).await
+    }
+}
+
+#[tokio::test]
+async fn a_taken_email_or_username_is_refused_before_any_hash() {
+    let hasher = Arc::new(CountingHasher(Argon2Hasher::new().unwrap(), 0.into()));
+    let auth = AuthService::new(
+        Arc::new(InMemoryDatabase::default()),
+        hasher.clone(),
+        Arc::new(SystemClock),
+        Arc::new(InMemoryRateLimiter::default()),
+        AuthLimits {
+            login_per_minute: 10,
+            login_per_hour_per_email: 1_000,
+            register_per_hour: 1_000,
+            password_change_per_hour: 1_000,
+        },
+    );
+    auth.register(registration("ann@x.io", "ann"), &ctx())
+        .await
+        .unwrap();
+    for (email, username) in [("ANN@x.io", "bob"), ("bob@x.io", "Ann")] {
+        auth.register(registration(email, username), &ctx())
+            .await
+            .unwrap_err();
+    }
+    assert_eq!(hasher.1.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -359,7 +359,7 @@ async fn expired_tokens_and_deactivated_owners_are_refused() {
         .unwrap();
     assert!(matches!(
         h.tokens.validate(second.secret.expose(), true).await,
-        Err(ValidateError::UserInactive)
+        Err(ValidateError::UserInactive { .. })
     ));
 }
 

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -6,19 +6,15 @@ use async_trait::async_trait;
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::{RateDecision, RateLimiter};
 
-/// Fixed windows counted in this process only.
+/// Sliding windows counted in this process only: the times of the hits in
+/// the window, per key.
 #[derive(Debug, Default)]
 pub struct InMemoryRateLimiter {
-    windows: Mutex<HashMap<String, Window>>,
+    hits: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
-#[derive(Debug)]
-struct Window {
-    ends_at: Instant,
-    hits: u32,
-}
-
-/// Past this many tracked keys, expired windows are swept on the next hit.
+/// Past this many tracked keys, keys with no hit in their last window are
+/// swept on the next hit.
 const SWEEP_THRESHOLD: usize = 10_000;
 
 #[async_trait]
@@ -30,29 +26,22 @@ impl RateLimiter for InMemoryRateLimiter {
         window: Duration,
     ) -> Result<RateDecision, PortError> {
         let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.len() > SWEEP_THRESHOLD {
-            windows.retain(|_, w| w.ends_at > now);
+        let mut keys = self.hits.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.len() > SWEEP_THRESHOLD {
+            keys.retain(|_, hits| hits.back().is_some_and(|t| now - *t < window));
         }
-        let entry = windows.entry(key.to_owned()).or_insert(Window {
-            ends_at: now + window,
-            hits: 0,
-        });
-        if entry.ends_at <= now {
-            *entry = Window {
-                ends_at: now + window,
-                hits: 0,
-            };
+        let hits = keys.entry(key.to_owned()).or_default();
+        while hits.front().is_some_and(|t| now - *t >= window) {
+            hits.pop_front();
         }
-        entry.hits = entry.hits.saturating_add(1);
-        if entry.hits <= limit {
-            Ok(RateDecision::Allowed)
-        } else {
-            let left = entry.ends_at - now;
-            Ok(RateDecision::Limited {
-                retry_after: left.max(Duration::from_secs(1)),
-            })
+        if hits.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
+            hits.push_back(now);
+            return Ok(RateDecision::Allowed);
         }
+        let oldest = hits.front().copied().unwrap_or(now);
+        Ok(RateDecision::Limited {
+            retry_after: (oldest + window - now).max(Duration::from_secs(1)),
+        })
     }
 }
 
@@ -81,21 +70,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_new_window_starts_when_the_old_one_ends() {
+    async fn a_hit_leaves_the_window_once_it_is_a_window_old() {
         let limiter = InMemoryRateLimiter::default();
-        let short = Duration::from_millis(30);
+        let short = Duration::from_millis(300);
         assert_eq!(
-            limiter.hit("a", 1, short).await.unwrap(),
+            limiter.hit("a", 2, short).await.unwrap(),
+            RateDecision::Allowed
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(
+            limiter.hit("a", 2, short).await.unwrap(),
             RateDecision::Allowed
         );
         assert!(matches!(
-            limiter.hit("a", 1, short).await.unwrap(),
+            limiter.hit("a", 2, short).await.unwrap(),
             RateDecision::Limited { .. }
         ));
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        // The first hit has left; the second (150 ms later) has not: one
+        // more, not two, as a fixed window restarting now would allow.
+        tokio::time::sleep(Duration::from_millis(200)).await;
         assert_eq!(
-            limiter.hit("a", 1, short).await.unwrap(),
+            limiter.hit("a", 2, short).await.unwrap(),
             RateDecision::Allowed
         );
+        assert!(matches!(
+            limiter.hit("a", 2, short).await.unwrap(),
+            RateDecision::Limited { .. }
+        ));
     }
 }

@@ -3,6 +3,8 @@
 //! `TEST_DATABASE_URL`, dropped afterwards). Enabled by the `testing` feature.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::{ConnectionTrait, Database as SeaOrm, DbBackend, EntityTrait, Statement};
 use time::OffsetDateTime;
@@ -61,6 +63,20 @@ impl TestDatabase {
 
     pub fn db(&self) -> &SeaDatabase {
         &self.db
+    }
+
+    /// Another handle on this database that counts the statements it runs
+    /// (in its transactions too) whose SQL names `table`.
+    pub fn counting_statements_on(&self, table: &'static str) -> (SeaDatabase, Arc<AtomicU64>) {
+        let count = Arc::new(AtomicU64::new(0));
+        let seen = count.clone();
+        let mut conn = self.db.connection().clone();
+        conn.set_metric_callback(move |info| {
+            if info.statement.sql.contains(table) {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        (SeaDatabase::new(conn), count)
     }
 
     /// The URL to hand to an app under test.

@@ -159,6 +159,11 @@ impl NearCache {
         &self.shared.link
     }
 
+    /// This instance's random id, unique among the live ones.
+    pub(crate) fn instance(&self) -> &str {
+        &self.shared.instance
+    }
+
     pub(crate) fn channel(&self) -> &str {
         &self.shared.channel
     }

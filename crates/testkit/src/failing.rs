@@ -21,12 +21,13 @@ use zenzefi_domain::page::{Page, Paged};
 use zenzefi_domain::ports::{
     AdminQueries, AuditStore, Counts, Database, InsertSessionError, InsertUserError, JobRuns,
     LedgerStore, RetentionStore, SessionStore, StatsStore, TokenStore, Transactions, UnitOfWork,
-    UserStore,
+    UsageStore, UserStore,
 };
 use zenzefi_domain::proxy::DeviceId;
 use zenzefi_domain::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use zenzefi_domain::token::{AccessToken, TokenHash, TokenId};
-use zenzefi_domain::user::{Email, User, UserId};
+use zenzefi_domain::usage::{TopQuery, TopRow, UsageBucket, UsagePoint, UsageQuery};
+use zenzefi_domain::user::{Email, User, UserId, Username};
 
 fn down() -> PortError {
     PortError::unavailable("the database is down (FailingDatabase)")
@@ -80,6 +81,10 @@ macro_rules! reach_stores {
 
             async fn user_by_email(&self, email: &Email) -> Result<Option<User>, PortError> {
                 self.reach()?.user_by_email(email).await
+            }
+
+            async fn username_taken(&self, username: &Username) -> Result<bool, PortError> {
+                self.reach()?.username_taken(username).await
             }
 
             async fn update_user(&self, user: &User) -> Result<(), PortError> {
@@ -182,6 +187,14 @@ macro_rules! reach_stores {
                 now: OffsetDateTime,
             ) -> Result<bool, PortError> {
                 self.reach()?.revoke_token(id, now).await
+            }
+
+            async fn set_token_rate_limit(
+                &self,
+                id: TokenId,
+                per_minute: Option<u32>,
+            ) -> Result<bool, PortError> {
+                self.reach()?.set_token_rate_limit(id, per_minute).await
             }
         }
 
@@ -384,5 +397,32 @@ impl RetentionStore for FailingDatabase {
         self.reach()?
             .cancel_pending_before(cutoff, now, batch)
             .await
+    }
+}
+
+#[async_trait]
+impl UsageStore for FailingDatabase {
+    async fn record_usage(&self, batch: &[UsageBucket]) -> Result<(), PortError> {
+        self.reach()?.record_usage(batch).await
+    }
+
+    async fn usage_series(&self, query: &UsageQuery) -> Result<Vec<UsagePoint>, PortError> {
+        self.reach()?.usage_series(query).await
+    }
+
+    async fn usage_top(&self, query: &TopQuery) -> Result<Vec<TopRow>, PortError> {
+        self.reach()?.usage_top(query).await
+    }
+
+    async fn delete_minutes_before(&self, before: OffsetDateTime) -> Result<u64, PortError> {
+        self.reach()?.delete_minutes_before(before).await
+    }
+
+    async fn fold_hours_before(&self, before: OffsetDateTime) -> Result<u64, PortError> {
+        self.reach()?.fold_hours_before(before).await
+    }
+
+    async fn delete_days_before(&self, before: OffsetDateTime) -> Result<u64, PortError> {
+        self.reach()?.delete_days_before(before).await
     }
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use zenzefi_domain::PortError;
 use zenzefi_domain::maintenance::MaintenanceService;
 use zenzefi_domain::sessions::SessionService;
+use zenzefi_domain::usage::{Rollup, RollupReport};
 
 use crate::metrics::{self, Outcome};
 
@@ -19,6 +20,10 @@ pub enum Job {
     AuditRetention,
     /// Cancel deposits still pending after 24 hours.
     PendingPaymentExpiry,
+    /// Drop usage minute buckets past `usage.minute_retention_hours`, fold
+    /// hour buckets past `usage.hour_retention_days` into days, drop days
+    /// past `usage.day_retention_days`.
+    UsageRollup,
 }
 
 impl Job {
@@ -26,6 +31,7 @@ impl Job {
         Job::SessionCleanup,
         Job::AuditRetention,
         Job::PendingPaymentExpiry,
+        Job::UsageRollup,
     ];
 
     /// The name operators type (`run-once <job>`) and metrics carry.
@@ -34,6 +40,7 @@ impl Job {
             Job::SessionCleanup => "session_cleanup",
             Job::AuditRetention => "audit_retention",
             Job::PendingPaymentExpiry => "pending_payment_expiry",
+            Job::UsageRollup => "usage_rollup",
         }
     }
 }
@@ -50,6 +57,7 @@ pub enum Report {
     SessionCleanup { sessions_closed: u64 },
     AuditRetention { rows_deleted: u64 },
     PendingPaymentExpiry { deposits_canceled: u64 },
+    UsageRollup(RollupReport),
 }
 
 impl Report {
@@ -61,6 +69,11 @@ impl Report {
             Report::PendingPaymentExpiry { deposits_canceled } => {
                 ("deposits_canceled", deposits_canceled)
             }
+            // Rows removed from the finer widths: what the run shrank.
+            Report::UsageRollup(r) => (
+                "usage_buckets_rolled",
+                r.minutes_deleted + r.hours_folded + r.days_deleted,
+            ),
         }
     }
 }
@@ -70,13 +83,15 @@ impl Report {
 pub struct Jobs {
     sessions: SessionService,
     maintenance: MaintenanceService,
+    rollup: Rollup,
 }
 
 impl Jobs {
-    pub fn new(sessions: SessionService, maintenance: MaintenanceService) -> Self {
+    pub fn new(sessions: SessionService, maintenance: MaintenanceService, rollup: Rollup) -> Self {
         Self {
             sessions,
             maintenance,
+            rollup,
         }
     }
 
@@ -91,6 +106,7 @@ impl Jobs {
             Job::PendingPaymentExpiry => Report::PendingPaymentExpiry {
                 deposits_canceled: self.maintenance.expire_pending_payments().await?,
             },
+            Job::UsageRollup => Report::UsageRollup(self.rollup.run().await?),
         })
     }
 
@@ -146,7 +162,8 @@ mod tests {
             [
                 "session_cleanup",
                 "audit_retention",
-                "pending_payment_expiry"
+                "pending_payment_expiry",
+                "usage_rollup"
             ]
         );
         for name in names {

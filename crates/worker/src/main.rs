@@ -86,6 +86,7 @@ async fn connect(settings: &Settings) -> Result<Worker, PortError> {
         jobs: Arc::new(Jobs::new(
             infra.session_service(settings),
             infra.maintenance_service(settings),
+            infra.usage_rollup(settings),
         )),
         claims: infra.job_runs(),
     })
@@ -109,6 +110,11 @@ fn schedules(settings: &Settings) -> Result<Vec<Scheduled>, schedule::InvalidSch
             Job::PendingPaymentExpiry,
             "worker.pending_payment_expiry_cron",
             &worker.pending_payment_expiry_cron,
+        ),
+        (
+            Job::UsageRollup,
+            "worker.usage_rollup_cron",
+            &worker.usage_rollup_cron,
         ),
     ]
     .into_iter()

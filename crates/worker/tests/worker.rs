@@ -155,6 +155,61 @@ async fn run_once_audit_retention_deletes_only_rows_past_retention() {
     assert_eq!(db.audit_rows().await.len(), 2, "30 days are kept");
 }
 
+async fn run_once_usage_rollup_folds_without_changing_totals(db: TestDatabase) {
+    use zenzefi_domain::ports::UsageStore;
+    use zenzefi_domain::usage::{Granularity, UsageBucket, UsageCounts, UsageQuery};
+
+    let store = db.db();
+    let user = fixtures::user("ann", now());
+    let token = fixtures::token(user.id, 1, now());
+    let batch: Vec<UsageBucket> = [1, 47, 49, 24 * 91]
+        .into_iter()
+        .map(|hours_ago| UsageBucket {
+            token_id: token.id,
+            user_id: user.id,
+            granularity: Granularity::Minute,
+            start: Granularity::Minute.floor(now() - time::Duration::hours(hours_ago)),
+            counts: UsageCounts {
+                requests: 10,
+                ..UsageCounts::default()
+            },
+        })
+        .collect();
+    store.record_usage(&batch).await.unwrap();
+    let total = || async {
+        let query = UsageQuery {
+            from: now() - time::Duration::days(200),
+            to: now() + time::Duration::days(1),
+            granularity: Granularity::Day,
+            user_id: None,
+            token_id: None,
+        };
+        let series = store.usage_series(&query).await.unwrap();
+        series.iter().map(|p| p.counts.requests).sum::<u64>()
+    };
+    assert_eq!(total().await, 40);
+    let log = run_once(&db, "usage_rollup");
+    // Two minutes past 48 h, one hour past 90 days.
+    assert!(
+        log.contains(r#""effect":"usage_buckets_rolled","count":3"#),
+        "{log}"
+    );
+    assert_eq!(total().await, 40);
+}
+
+#[tokio::test]
+async fn run_once_usage_rollup_folds_without_changing_totals_on_sqlite() {
+    run_once_usage_rollup_folds_without_changing_totals(TestDatabase::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn run_once_usage_rollup_folds_without_changing_totals_on_postgres() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    run_once_usage_rollup_folds_without_changing_totals(db).await;
+}
+
 #[tokio::test]
 async fn run_once_pending_payment_expiry_cancels_day_old_deposits() {
     let db = TestDatabase::sqlite().await;

@@ -1,3 +1,5 @@
+use std::net::IpAddr;
+
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
@@ -22,20 +24,28 @@ impl FromRequest for Client {
     }
 }
 
-pub fn request_context(req: &HttpRequest) -> RequestContext {
-    let ip = match req.app_data::<actix_web::web::Data<AppState>>() {
+fn request_context(req: &HttpRequest) -> RequestContext {
+    RequestContext {
+        ip: client_ip(req),
+        user_agent: user_agent(req).map(str::to_owned),
+        request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+    }
+}
+
+/// The client's address as the gateway vouches for it (see `Forwarding`).
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    match req.app_data::<actix_web::web::Data<AppState>>() {
         Some(state) => state.forwarding.client_ip(req),
         None => req.peer_addr().map(|a| a.ip()),
-    };
-    let user_agent = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect());
-    let request_id = req.extensions().get::<RequestId>().map(|id| id.0.clone());
-    RequestContext {
-        ip,
-        user_agent,
-        request_id,
     }
+}
+
+/// `User-Agent`, cut to `MAX_USER_AGENT_CHARS` characters; borrowed, so
+/// the proxy pays for a copy only where one is kept.
+pub fn user_agent(req: &HttpRequest) -> Option<&str> {
+    let ua = req.headers().get(header::USER_AGENT)?.to_str().ok()?;
+    Some(match ua.char_indices().nth(MAX_USER_AGENT_CHARS) {
+        Some((cut, _)) => &ua[..cut],
+        None => ua,
+    })
 }

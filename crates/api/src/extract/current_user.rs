@@ -7,10 +7,12 @@ use futures::future::LocalBoxFuture;
 use zenzefi_domain::user::User;
 
 use crate::error::ApiError;
+use crate::rate_limit;
 use crate::state::AppState;
 
 /// The user behind the request's `Authorization: Bearer <JWT>`. Loaded on
-/// every request, so deactivation takes effect at once.
+/// every request, so deactivation takes effect at once. Each request spends
+/// one of the user's `rate_limit.api_per_minute` (superusers are exempt).
 pub struct CurrentUser(pub User);
 
 impl FromRequest for CurrentUser {
@@ -19,7 +21,16 @@ impl FromRequest for CurrentUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let user = authenticate(req);
-        Box::pin(async move { Ok(CurrentUser(user.await?)) })
+        let req = req.clone();
+        Box::pin(async move {
+            let user = user.await?;
+            if !user.is_superuser
+                && let Some(refused) = rate_limit::spend_api_quota(&req, &user)
+            {
+                return Err(refused);
+            }
+            Ok(CurrentUser(user))
+        })
     }
 }
 

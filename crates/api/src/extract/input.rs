@@ -1,7 +1,8 @@
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 
+use crate::body_deadline;
 use crate::error::ApiError;
 
 /// JSON bodies above 64 KiB are refused.
@@ -37,7 +38,22 @@ fn json_error(err: JsonPayloadError) -> ApiError {
             "malformed_json",
             "The body is not valid JSON",
         ),
+        JsonPayloadError::Payload(err) => payload_error(&err),
         other => ApiError::new(StatusCode::BAD_REQUEST, "bad_request", other.to_string()),
+    }
+}
+
+/// A body that failed to arrive: too slowly (408), or cut short or
+/// malformed (400). Either way the client's fault.
+pub fn payload_error(err: &PayloadError) -> ApiError {
+    if body_deadline::is_timeout(err) {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "The request body did not arrive in time",
+        )
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", err.to_string())
     }
 }
 
@@ -72,8 +88,7 @@ pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError
 
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+        let chunk = chunk.map_err(|e| payload_error(&e))?;
         if body.len() + chunk.len() > JSON_LIMIT_BYTES {
             return Err(too_large());
         }

@@ -7,8 +7,8 @@ mod forwarded;
 mod input;
 mod superuser;
 
-pub use client::{Client, request_context};
+pub use client::{Client, client_ip, user_agent};
 pub use current_user::CurrentUser;
 pub use forwarded::Forwarding;
-pub use input::{json_config, path_config, query_config, read_body};
+pub use input::{json_config, path_config, payload_error, query_config, read_body};
 pub use superuser::{Superuser, require_superuser};

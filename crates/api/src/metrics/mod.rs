@@ -44,6 +44,9 @@ pub const CACHE_LOOKUPS_TOTAL: &str = "zenzefi_cache_lookups_total";
 pub const DEPENDENCY_UP: &str = "zenzefi_dependency_up";
 pub const INVALIDATION_LAG_SECONDS: &str = "zenzefi_invalidation_lag_seconds";
 pub const SESSION_COUNTERS_LOST_TOTAL: &str = "zenzefi_session_counters_lost_total";
+pub const RATE_LIMITED_TOTAL: &str = "zenzefi_rate_limited_total";
+/// The `limit` label values of [`RATE_LIMITED_TOTAL`].
+const LIMITS: [&str; 5] = ["proxy", "api", "login", "register", "password_change"];
 
 const PROXY_LATENCY_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
 const DB_QUERY_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1];
@@ -52,7 +55,7 @@ const INVALIDATION_LAG_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
 
 /// Every `code` a refused proxied request can carry, so that each
 /// series exists, at zero, from the start.
-const DENIAL_REASONS: [&str; 10] = [
+const DENIAL_REASONS: [&str; 11] = [
     "device_id_required",
     "invalid_device_id",
     "invalid_token",
@@ -60,6 +63,7 @@ const DENIAL_REASONS: [&str; 10] = [
     "invalid_path",
     "scope_denied",
     "device_conflict",
+    "rate_limited",
     "upstream_unavailable",
     "upstream_timeout",
     "method_not_allowed",
@@ -171,6 +175,13 @@ fn describe() {
         "Proxied requests whose session counters a graceful stop could not write."
     );
     counter!(SESSION_COUNTERS_LOST_TOTAL).increment(0);
+    describe_counter!(
+        RATE_LIMITED_TOTAL,
+        "Requests refused with 429 rate_limited, by limit."
+    );
+    for limit in LIMITS {
+        counter!(RATE_LIMITED_TOTAL, "limit" => limit).increment(0);
+    }
     for outcome in ["success", "failure"] {
         counter!(AUTH_ATTEMPTS_TOTAL, "status" => outcome).increment(0);
     }
@@ -226,6 +237,11 @@ pub fn proxied(method: &Method, status: u16, scope: Scope, latency: Duration) {
             .increment(1);
     });
     PROXY_LATENCY.with(|latencies| latencies.record(latency.as_secs_f64()));
+}
+
+/// One request refused by the rate limit named `limit`.
+pub fn rate_limited(limit: &'static str) {
+    counter!(RATE_LIMITED_TOTAL, "limit" => limit).increment(1);
 }
 
 /// One proxied request refused (or failed) with this problem `code`.

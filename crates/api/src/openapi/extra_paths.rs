@@ -171,12 +171,16 @@ fn proxy_status() {}
     ),
     responses(
         (status = 200, description = "The upstream's answer: its status, headers (minus \
-            hop-by-hop) and body pass through unchanged, streamed", content(("*/*"))),
-        (status = 400, description = "`device_id_required`, `invalid_device_id`, `invalid_path`, or `bad_request` (`X-Access-Token` or `X-Device-ID` sent twice)", body = Problem, content_type = PROBLEM_JSON),
+            hop-by-hop) and body pass through unchanged, streamed; with the token's \
+            `RateLimit-Policy` and `RateLimit` headers added", content(("*/*"))),
+        (status = 400, description = "`device_id_required`, `invalid_device_id`, `invalid_path`, or `bad_request` (`X-Access-Token` or `X-Device-ID` sent twice, or the request body was cut short or badly framed)", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, description = "`invalid_token`: missing, unknown, expired or revoked", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`user_inactive`, or `scope_denied`: a `certificates_only` \
             token outside the certificate paths (matched on the decoded path), or with any `;`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 408, response = problem::RequestTimeout),
         (status = 409, description = "`device_conflict`: another device holds the token's live session", body = Problem, content_type = PROBLEM_JSON),
+        (status = 429, description = "`rate_limited`: over the token's limit (SPEC §13), retry after `Retry-After` seconds; or `too_many_in_flight`: the token has `proxy.max_in_flight_per_token` requests in flight on this instance", body = Problem, content_type = PROBLEM_JSON,
+            headers(("Retry-After" = u32, description = "Seconds to wait before the next attempt (with `rate_limited`)"))),
         (status = 500, response = problem::InternalError),
         (status = 502, description = "`upstream_unavailable`", body = Problem, content_type = PROBLEM_JSON),
         (status = 503, response = problem::ServiceUnavailable),

@@ -3,11 +3,11 @@
 //! are compiled into the binary (utoipa-swagger-ui's `vendored` feature):
 //! nothing is fetched at build time, and the page loads nothing from a CDN.
 
+mod amount_pattern;
+mod configured;
 mod extra_paths;
 pub(crate) mod problem;
 pub(crate) mod schemas;
-
-use std::sync::LazyLock;
 
 use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
@@ -87,9 +87,22 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The whole document: every route of [`crate::served_routes`] but the
-/// documentation's own.
-pub fn document() -> utoipa::openapi::OpenApi {
+pub use configured::Limits;
+
+/// The document as served: built once at startup, for this configuration.
+pub struct Document(web::Bytes);
+
+impl Document {
+    pub fn new(limits: &Limits) -> Self {
+        let mut doc = serde_json::to_value(document()).expect("the document serializes");
+        configured::apply(&mut doc, limits);
+        Self(serde_json::to_vec(&doc).expect("JSON serializes").into())
+    }
+}
+
+/// Every route of [`crate::served_routes`] but the documentation's own,
+/// before [`configured::apply`].
+fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(routes::openapi());
     doc.merge(extra_paths::openapi());
@@ -125,10 +138,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(SwaggerUi::new(UI_FILES).config(Config::from(DOCUMENT).validator_url("none")));
 }
 
-static DOCUMENT_VALUE: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(document);
-
-async fn serve_document() -> HttpResponse {
-    HttpResponse::Ok().json(&*DOCUMENT_VALUE)
+async fn serve_document(document: web::Data<Document>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(header::ContentType::json())
+        .body(document.0.clone())
 }
 
 async fn redirect_to_ui() -> HttpResponse {

@@ -75,6 +75,14 @@ shared_problems! {
             "detail": "The body is not valid JSON", "code": "malformed_json"
         }),
     );
+    RequestTimeout => problem(
+        "`request_timeout`: the body did not arrive within `server.client_body_timeout_secs` \
+         (a proxied body: paused longer than that between two chunks)",
+        json!({
+            "type": "about:blank", "title": "Request Timeout", "status": 408,
+            "detail": "The request body did not arrive in time", "code": "request_timeout"
+        }),
+    );
     PayloadTooLarge => problem(
         "`payload_too_large`: JSON bodies are limited to 64 KiB",
         json!({
@@ -98,6 +106,20 @@ shared_problems! {
             "code": "balance_limit"
         }),
     );
+    RateLimited => problem(
+        "`rate_limited`: over this endpoint's limit (SPEC §13); retry after `Retry-After` seconds",
+        json!({
+            "type": "about:blank", "title": "Too Many Requests", "status": 429,
+            "detail": "Too many requests for this account; retry later", "code": "rate_limited"
+        }),
+    )
+    .header(
+        "Retry-After",
+        HeaderBuilder::new()
+            .schema(Some(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1))))
+            .description(Some("Seconds to wait before the next attempt"))
+            .build(),
+    );
     InternalError => problem(
         "`internal_error`: the cause is logged with the request id, never sent",
         json!({
@@ -106,7 +128,7 @@ shared_problems! {
         }),
     );
     ServiceUnavailable => problem(
-        "`service_unavailable`: the database or Redis is unreachable; retry shortly",
+        "`service_unavailable`: the database or Redis is unreachable, or the instance is at capacity (password hashing queue, `proxy.max_in_flight`); retry shortly",
         json!({
             "type": "about:blank", "title": "Service Unavailable", "status": 503,
             "detail": "A dependency of the service is unavailable; try again shortly",
@@ -146,13 +168,15 @@ impl IntoResponses for AdminRefusals {
 }
 
 /// The refusals of every endpoint that reads a JSON body, named once:
-/// malformed (400), too large (413), not JSON (415), invalid fields (422).
+/// malformed (400), too slow (408), too large (413), not JSON (415),
+/// invalid fields (422).
 pub struct JsonBodyRefusals;
 
 impl IntoResponses for JsonBodyRefusals {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         BTreeMap::from([
             ("400".to_owned(), shared::<MalformedJson>()),
+            ("408".to_owned(), shared::<RequestTimeout>()),
             ("413".to_owned(), shared::<PayloadTooLarge>()),
             ("415".to_owned(), shared::<UnsupportedMediaType>()),
             ("422".to_owned(), shared::<ValidationFailed>()),

@@ -5,9 +5,28 @@
 //! field keeps its own description and required-ness.
 
 use serde_json::Value;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::schema::{
+    KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
+use zenzefi_domain::Money as Amount;
 use zenzefi_domain::health::{CheckOutcome as Outcome, HealthStatus as Status};
-use zenzefi_domain::{audit, ledger, session, token};
+use zenzefi_domain::user::{
+    EMAIL_MAX_CHARS, FULL_NAME_MAX_CHARS, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,
+};
+use zenzefi_domain::{audit, ledger, session, token, usage};
+
+use super::amount_pattern::amount_pattern;
+
+/// What `Password::parse` requires beyond its length: an ASCII letter and
+/// an ASCII digit, in either order, anywhere (`[\s\S]` is any character in
+/// every dialect, a line break included).
+pub const PASSWORD_PATTERN: &str = r"[A-Za-z][\s\S]*[0-9]|[0-9][\s\S]*[A-Za-z]";
+/// Control characters (`char::is_control`, Unicode category Cc) nowhere.
+pub const NO_CONTROL_CHARACTERS: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
+/// What `Email::parse` requires, before trimming: a non-empty local part,
+/// one `@`, a domain with a dot that neither starts nor ends it; no
+/// whitespace or control character anywhere.
+pub const EMAIL_PATTERN: &str = r"^[^@\s\x00-\x1F\x7F-\x9F]+@[^@.\s\x00-\x1F\x7F-\x9F][^@\s\x00-\x1F\x7F-\x9F]*\.[^@\s\x00-\x1F\x7F-\x9F]*[^@.\s\x00-\x1F\x7F-\x9F]$";
 
 /// Declares each schema as an uninhabited type named after it, its doc
 /// comment the schema's description.
@@ -47,6 +66,35 @@ pub fn with_description(schema: Schema, description: String) -> Schema {
     }
 }
 
+/// An amount a client sends, within `min..=max`: `"18.50"` or `18.5`, at
+/// most two decimals. A number is read from its text, so no float rounding
+/// happens.
+pub fn amount_input(min: Amount, max: Amount) -> Schema {
+    let decimal = |cents: Amount| cents.to_string().parse::<f64>().unwrap_or_default();
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::Custom("decimal".into())))
+                .pattern(Some(amount_pattern(min, max)))
+                .examples([max.to_string()]),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .minimum(Some(decimal(min)))
+                .maximum(Some(decimal(max)))
+                .multiple_of(Some(0.01))
+                .examples([decimal(max)]),
+        )
+        .description(Some(format!(
+            "An amount from {min} to {max}: `\"{max}\"` or `{max}`, at most two decimals; \
+             a number is read from its text, never rounded"
+        )))
+        .build()
+        .into()
+}
+
 pub fn strings<'a>(values: impl IntoIterator<Item = &'a str>) -> Schema {
     ObjectBuilder::new()
         .schema_type(Type::String)
@@ -65,22 +113,32 @@ named_schemas! {
         .examples(["18.00"])
         .build()
         .into();
-    /// An amount a client sends: `"18.50"` or `18.5`, at most two decimals.
-    /// A number is read from its text, so no float rounding happens.
-    AmountInput => OneOfBuilder::new()
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .format(Some(SchemaFormat::Custom("decimal".into())))
-                .pattern(Some(r"^-?[0-9]+(\.[0-9]{1,2})?$"))
-                .examples(["18.50"]),
-        )
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::Number)
-                .multiple_of(Some(0.01))
-                .examples([18.5]),
-        )
+    /// A new password: 8–128 characters, with an ASCII letter and an ASCII
+    /// digit.
+    NewPassword => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+        .min_length(Some(PASSWORD_MIN_CHARS))
+        .max_length(Some(PASSWORD_MAX_CHARS))
+        .pattern(Some(PASSWORD_PATTERN))
+        .examples(["Correct-Horse-9"])
+        .build()
+        .into();
+    /// An email address; unique, case-insensitive.
+    EmailAddress => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Email)))
+        .max_length(Some(EMAIL_MAX_CHARS))
+        .pattern(Some(EMAIL_PATTERN))
+        .examples(["ada@example.com"])
+        .build()
+        .into();
+    /// A person's name, without control characters; blank means none.
+    FullName => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(FULL_NAME_MAX_CHARS))
+        .pattern(Some(NO_CONTROL_CHARACTERS))
+        .examples(["Ada Lovelace"])
         .build()
         .into();
     /// What a token may reach through the proxy: `certificates_only` allows
@@ -103,6 +161,87 @@ named_schemas! {
     CheckOutcome => strings([Outcome::Ok, Outcome::Unavailable, Outcome::NotConfigured].map(|o| o.as_str()));
     /// The payment provider's events the webhook acts on.
     PaymentEvent => strings(["payment.succeeded", "payment.canceled"]);
+    /// The step of a usage series.
+    Granularity => strings(usage::Granularity::ALL.iter().map(|g| g.as_str()));
+    /// What a usage top list ranks by (`bytes`: request and response bytes).
+    TopBy => strings(["requests", "bytes"]);
+    /// What a usage top list ranks: tokens or users.
+    TopGroup => strings(["token", "user"]);
     /// What the mock payment page can decide.
     PaymentOutcome => strings(["succeeded", "canceled"]);
+}
+
+#[cfg(test)]
+mod tests {
+    use regex::Regex;
+    use zenzefi_domain::user::{Email, FullName, Password};
+
+    use super::*;
+
+    /// Strings of every kind the rules tell apart: ASCII and not, letters,
+    /// digits, whitespace and control characters in every position.
+    fn samples() -> Vec<String> {
+        let parts = [
+            "", "a", "Z", "7", "ab", "12", " ", "\t", "\n", "\u{0}", "\u{85}", "\u{a0}", "é", "я",
+            "٣", "@", ".", "-", "_", "\u{feff}", "x.y", "a@b.c", "@b.c", "a@.c", "a@b.", "a@b",
+            "a@b@c.d", "😀",
+        ];
+        let mut texts = Vec::new();
+        for a in parts {
+            for b in parts {
+                for c in ["", "a", "1", "@x.io", "aaaaaaa", "1111111", "passwor"] {
+                    texts.push(format!("{a}{b}{c}"));
+                    texts.push(format!("{c}{a}{b}"));
+                }
+            }
+        }
+        texts.push("a1".repeat(64));
+        texts.push(format!("{}1", "a".repeat(128)));
+        texts.push(format!("{}1", "я".repeat(127)));
+        texts.push(format!("{}@x.io", "a".repeat(249)));
+        texts.push(format!("{}@x.io", "a".repeat(250)));
+        texts.push("ё".repeat(200));
+        texts.push("ё".repeat(201));
+        texts
+    }
+
+    /// `pattern` plus the character bounds, as a JSON Schema validator
+    /// reads them (JSON Schema patterns are unanchored).
+    fn schema(pattern: &str, min_chars: usize, max_chars: usize) -> impl Fn(&str) -> bool {
+        let pattern = Regex::new(pattern).unwrap();
+        move |text| {
+            pattern.is_match(text) && (min_chars..=max_chars).contains(&text.chars().count())
+        }
+    }
+
+    #[test]
+    fn a_new_password_is_schema_valid_exactly_when_the_domain_accepts_it() {
+        let valid = schema(PASSWORD_PATTERN, PASSWORD_MIN_CHARS, PASSWORD_MAX_CHARS);
+        for text in samples() {
+            assert_eq!(
+                valid(&text),
+                Password::parse(text.clone()).is_ok(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_schema_valid_email_or_name_is_accepted() {
+        // The schema may refuse more than the domain (the domain trims
+        // surrounding whitespace), never less.
+        let email = schema(EMAIL_PATTERN, 0, EMAIL_MAX_CHARS);
+        let name = schema(NO_CONTROL_CHARACTERS, 0, FULL_NAME_MAX_CHARS);
+        for text in samples() {
+            if email(&text) {
+                assert!(Email::parse(&text).is_ok(), "email {text:?}");
+            }
+            if name(&text) {
+                assert!(FullName::parse(&text).is_ok(), "name {text:?}");
+            }
+        }
+        for text in ["a@b.c", "Ann.Lee+x@mail.example.org", "ä@ö.ü"] {
+            assert!(email(text), "{text:?}");
+        }
+    }
 }

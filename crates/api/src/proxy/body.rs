@@ -1,23 +1,25 @@
 //! Bodies stream through the proxy chunk by chunk, never collected, and
-//! every byte that crosses is counted for the session tracker.
+//! every byte that crosses is counted for the session tracker and usage.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use actix_web::error::PayloadError;
 use actix_web::web::{Bytes, Payload};
 use futures::{Stream, StreamExt};
 use http_body::Body;
-use hyper::body::Incoming;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
-use zenzefi_domain::admission::ProxyAdmission;
+use zenzefi_domain::admission::{ExchangeOutcome, ProxyAdmission};
 use zenzefi_domain::ports::ProxyExchange;
 use zenzefi_domain::session::SessionId;
+use zenzefi_domain::usage::RefusalReason;
 
-use crate::upstream::OutgoingBody;
+use super::in_flight::FlightGuard;
+use crate::upstream::{OutgoingBody, ResponseBody};
 
 /// Chunks in flight between the client's upload and the upstream: enough
 /// to keep both sides busy, few enough that memory stays flat.
@@ -30,7 +32,13 @@ pub struct ExchangeReport {
     admission: Arc<ProxyAdmission>,
     exchange: ProxyExchange,
     session: SessionId,
-    bytes: Arc<AtomicU64>,
+    /// Request body bytes, counted by the upload task.
+    bytes_in: Arc<AtomicU64>,
+    bytes_out: u64,
+    status: Option<u16>,
+    failure: Option<RefusalReason>,
+    /// The request's place among those in flight, given back with the report.
+    flight: FlightGuard,
 }
 
 impl ExchangeReport {
@@ -38,53 +46,90 @@ impl ExchangeReport {
         admission: Arc<ProxyAdmission>,
         exchange: ProxyExchange,
         session: SessionId,
+        flight: FlightGuard,
     ) -> Self {
         Self {
             admission,
             exchange,
             session,
-            bytes: Arc::default(),
+            bytes_in: Arc::default(),
+            bytes_out: 0,
+            status: None,
+            failure: None,
+            flight,
         }
     }
 
+    /// Ready once the token was revoked or its owner deactivated.
+    pub fn poll_cut(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.flight.flight().poll_cut(cx)
+    }
+
     fn counter(&self) -> Arc<AtomicU64> {
-        self.bytes.clone()
+        self.bytes_in.clone()
+    }
+
+    /// The status the client gets, and the upstream failure the gateway
+    /// answered for, if any.
+    pub fn answered(&mut self, status: u16, failure: Option<RefusalReason>) {
+        self.status = Some(status);
+        self.failure = failure;
     }
 }
 
 impl Drop for ExchangeReport {
     fn drop(&mut self) {
-        let bytes = self.bytes.load(Ordering::Relaxed);
-        self.admission.finish(&self.exchange, self.session, bytes);
+        let outcome = ExchangeOutcome {
+            bytes_in: self.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.bytes_out,
+            status: self.status,
+            failure: self.failure,
+        };
+        self.admission.finish(&self.exchange, self.session, outcome);
     }
 }
+
+/// Why the client's upload failed (too slow, cut short, bad framing), set
+/// before the upstream request is aborted: the failure is then the
+/// client's, not the upstream's.
+pub type UploadFault = Arc<OnceLock<PayloadError>>;
 
 /// The client's upload as a body the HTTP client can send from any thread.
 /// actix's payload lives on its worker thread, so a local task pumps it
 /// through a bounded channel; a slow upstream slows the client down.
-pub fn upload(mut payload: Payload, report: &ExchangeReport) -> OutgoingBody {
+pub fn upload(mut payload: Payload, report: &ExchangeReport) -> (OutgoingBody, UploadFault) {
     let counter = report.counter();
+    let fault = UploadFault::default();
+    let noted = fault.clone();
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(UPLOAD_CHUNKS_IN_FLIGHT);
     actix_web::rt::spawn(async move {
         while let Some(chunk) = payload.next().await {
-            let chunk = chunk.map_err(|e| std::io::Error::other(e.to_string()));
-            if let Ok(bytes) = &chunk {
-                counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            }
+            let chunk = match chunk {
+                Ok(bytes) => {
+                    counter.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    Ok(bytes)
+                }
+                Err(err) => {
+                    let io = std::io::Error::other(err.to_string());
+                    let _ = noted.set(err);
+                    Err(io)
+                }
+            };
             let failed = chunk.is_err();
             if tx.send(chunk).await.is_err() || failed {
                 break;
             }
         }
     });
-    OutgoingBody::Stream(rx)
+    (OutgoingBody::Stream(rx), fault)
 }
 
 /// The upstream's response body as a stream of chunks: counted, carrying
 /// the report so that it fires when the body is done, and cut off when the
-/// upstream goes quiet for longer than the request timeout.
+/// upstream goes quiet for longer than the request timeout or the token
+/// stops being valid.
 pub struct Download {
-    body: Incoming,
+    body: ResponseBody,
     report: ExchangeReport,
     idle_limit: Duration,
     /// Armed while the upstream owes the next chunk.
@@ -92,7 +137,7 @@ pub struct Download {
 }
 
 impl Download {
-    pub fn new(body: Incoming, report: ExchangeReport, idle_limit: Duration) -> Self {
+    pub fn new(body: ResponseBody, report: ExchangeReport, idle_limit: Duration) -> Self {
         Self {
             body,
             report,
@@ -107,6 +152,14 @@ impl Stream for Download {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.report.poll_cut(cx).is_ready() {
+            // An error, not an end: the client must not take a cut-off
+            // body for a whole one.
+            return Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "the token was revoked",
+            ))));
+        }
         loop {
             match Pin::new(&mut this.body).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
@@ -116,12 +169,11 @@ impl Stream for Download {
                         continue;
                     };
                     this.idle = None;
-                    this.report
-                        .bytes
-                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    this.report.bytes_out += bytes.len() as u64;
                     return Poll::Ready(Some(Ok(bytes)));
                 }
                 Poll::Ready(Some(Err(err))) => {
+                    tracing::warn!(error = %err, "the upstream's response body failed");
                     return Poll::Ready(Some(Err(std::io::Error::other(err))));
                 }
                 Poll::Ready(None) => return Poll::Ready(None),
@@ -131,10 +183,13 @@ impl Stream for Download {
                         .idle
                         .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                     return match idle.as_mut().poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(Some(Err(std::io::Error::new(
-                            std::io::ErrorKind::TimedOut,
-                            "the upstream stopped sending its body",
-                        )))),
+                        Poll::Ready(()) => Poll::Ready(Some(Err({
+                            tracing::warn!("the upstream stopped sending its response body");
+                            std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                "the upstream stopped sending its body",
+                            )
+                        }))),
                         Poll::Pending => Poll::Pending,
                     };
                 }

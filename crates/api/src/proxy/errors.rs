@@ -3,7 +3,9 @@
 //! admission's refusals are the domain's (mapped in `crate::error`).
 
 use actix_web::http::StatusCode;
+use zenzefi_domain::usage::RefusalReason;
 
+use super::in_flight::Full;
 use crate::error::ApiError;
 use crate::upstream::UpstreamError;
 
@@ -19,6 +21,30 @@ pub enum ProxyError {
     UpstreamTimeout,
     #[error("{0}")]
     UpstreamUnavailable(UpstreamError),
+    #[error("This token has too many requests in flight; wait for one to finish")]
+    TooManyInFlight,
+    #[error("The gateway has too many requests in flight; try again shortly")]
+    InstanceFull,
+}
+
+impl From<Full> for ProxyError {
+    fn from(full: Full) -> Self {
+        match full {
+            Full::Token => Self::TooManyInFlight,
+            Full::Instance => Self::InstanceFull,
+        }
+    }
+}
+
+impl ProxyError {
+    /// The reason usage counts an upstream failure under.
+    pub fn usage_reason(&self) -> Option<RefusalReason> {
+        match self {
+            Self::UpstreamTimeout => Some(RefusalReason::UpstreamTimeout),
+            Self::UpstreamUnavailable(_) => Some(RefusalReason::UpstreamUnavailable),
+            _ => None,
+        }
+    }
 }
 
 impl From<UpstreamError> for ProxyError {
@@ -39,6 +65,8 @@ impl From<ProxyError> for ApiError {
             ProxyError::UnforwardableTarget => (StatusCode::BAD_REQUEST, "invalid_path"),
             ProxyError::RepeatedHeader(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ProxyError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+            ProxyError::TooManyInFlight => (StatusCode::TOO_MANY_REQUESTS, "too_many_in_flight"),
+            ProxyError::InstanceFull => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
             ProxyError::UpstreamUnavailable(cause) => {
                 tracing::warn!(error = %cause, "upstream unavailable");
                 (StatusCode::BAD_GATEWAY, "upstream_unavailable")

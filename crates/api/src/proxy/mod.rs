@@ -6,11 +6,13 @@
 mod body;
 mod errors;
 mod headers;
+mod in_flight;
 mod status;
 
 use std::fmt::Write;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix_web::body::{BodyStream, SizedStream};
@@ -20,19 +22,20 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use http::Response;
 use http::header::{HeaderName, HeaderValue};
 use http_body::Body;
-use hyper::body::Incoming;
-use zenzefi_domain::admission::{Admitted, ProxyAdmission, ProxyRequest};
+use zenzefi_domain::admission::{Admitted, ProxyAdmission, ProxyRequest, Refusal};
 use zenzefi_domain::proxy::ProxyPath;
 
 use self::body::{Download, ExchangeReport, upload};
 use self::errors::ProxyError;
 use self::headers::{REQUEST_DROPS, RESPONSE_DROPS, connection_named, end_to_end, names};
+pub use self::in_flight::InFlight;
 use crate::error::ApiError;
-use crate::extract::{Forwarding, request_context};
+use crate::extract::{Forwarding, client_ip, payload_error, user_agent};
 use crate::metrics;
+use crate::rate_limit::{Policy, insert_headers};
 use crate::request_id::RequestId;
 use crate::state::AppState;
-use crate::upstream::{OutgoingBody, Upstream};
+use crate::upstream::{OutgoingBody, ResponseBody, Upstream};
 
 pub const PREFIX: &str = "/api/v1/proxy/";
 
@@ -51,6 +54,8 @@ const FORWARDED_METHODS: [Method; 7] = [
 pub struct Proxy {
     pub upstream: Upstream,
     pub admission: Arc<ProxyAdmission>,
+    /// Shared by every worker: the caps are per instance.
+    pub in_flight: Arc<InFlight>,
 }
 
 /// The route label of every forwarded request.
@@ -86,7 +91,12 @@ async fn forward(
 ) -> Result<HttpResponse, ApiError> {
     forward_checked(req, payload, &state, &proxy)
         .await
-        .inspect_err(|err| metrics::proxy_denied(err.code()))
+        .inspect_err(|err| {
+            metrics::proxy_denied(err.code());
+            if err.code() == "rate_limited" {
+                metrics::rate_limited(Policy::Proxy.as_str());
+            }
+        })
 }
 
 async fn forward_checked(
@@ -99,7 +109,6 @@ async fn forward_checked(
     if !FORWARDED_METHODS.contains(req.method()) {
         return Err(ProxyError::MethodNotForwarded.into());
     }
-    let ctx = request_context(&req);
     let admitted = proxy
         .admission
         .admit(ProxyRequest {
@@ -107,8 +116,8 @@ async fn forward_checked(
             raw_path: req.uri().path().strip_prefix(PREFIX).unwrap_or_default(),
             device_id: credential(&req, names::client::DEVICE_ID)?,
             access_token: credential(&req, names::client::ACCESS_TOKEN)?,
-            client_ip: ctx.ip,
-            user_agent: ctx.user_agent.as_deref(),
+            client_ip: client_ip(&req),
+            user_agent: user_agent(&req),
         })
         .await?;
     let Admitted {
@@ -116,22 +125,44 @@ async fn forward_checked(
         path,
         exchange,
         session,
+        quota,
     } = admitted;
+    let flight = proxy.in_flight.enter(&token).map_err(ProxyError::from)?;
     let upstream = &proxy.upstream;
     let request = upstream_request(&req, upstream, &path, &state.forwarding)?;
-    let report = ExchangeReport::new(proxy.admission.clone(), exchange, session);
-    let body = if has_body(&req) {
-        upload(payload, &report)
+    let mut report = ExchangeReport::new(proxy.admission.clone(), exchange, session, flight);
+    let (body, upload_fault) = if has_body(&req) {
+        let (body, fault) = upload(payload, &report);
+        (body, Some(fault))
     } else {
-        OutgoingBody::Empty
+        (OutgoingBody::Empty, None)
     };
     let request = request.map(|()| body);
 
-    let sent = upstream.send(request, upstream.request_timeout).await;
+    let sent = {
+        let send = upstream.send(request, upstream.request_timeout);
+        futures::pin_mut!(send);
+        // A token revoked while the upstream thinks is refused like any other.
+        std::future::poll_fn(|cx| match report.poll_cut(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => send.as_mut().poll(cx).map(Some),
+        })
+        .await
+    };
     let latency = started.elapsed();
-    let answered: Result<Response<Incoming>, ApiError> = match sent {
-        Err(err) => Err(ProxyError::from(err).into()),
-        Ok(response) => proxy
+    let mut failure = None;
+    let answered: Result<Response<ResponseBody>, ApiError> = match sent {
+        None => Err(Refusal::InvalidToken.into()),
+        // The upload failing is what made the exchange fail.
+        Some(Err(_)) if let Some(fault) = upload_fault.as_ref().and_then(|f| f.get()) => {
+            Err(payload_error(fault))
+        }
+        Some(Err(err)) => {
+            let err = ProxyError::from(err);
+            failure = err.usage_reason();
+            Err(err.into())
+        }
+        Some(Ok(response)) => proxy
             .admission
             .answered(&token)
             .await
@@ -142,14 +173,18 @@ async fn forward_checked(
         Ok(response) => response.status().as_u16(),
         Err(err) => err.status_code().as_u16(),
     };
+    report.answered(status, failure);
     metrics::proxied(req.method(), status, token.scope, latency);
     let head_request = req.method() == Method::HEAD;
-    Ok(relay(
-        answered?,
-        report,
-        upstream.request_timeout,
-        head_request,
-    ))
+    let answered = answered.map_err(|err| match quota {
+        Some(quota) => err.with_quota(Policy::Proxy, quota),
+        None => err,
+    })?;
+    let mut relayed = relay(answered, report, upstream.request_timeout, head_request);
+    if let Some(quota) = &quota {
+        insert_headers(relayed.headers_mut(), Policy::Proxy, quota);
+    }
+    Ok(relayed)
 }
 
 /// The request line and headers for the upstream: the client's end-to-end
@@ -266,7 +301,7 @@ fn content_length(value: Option<&[u8]>) -> Option<u64> {
 /// writes `Content-Length` from the body it is given, so the answer to a
 /// HEAD (no body) declares the length the upstream's header announced.
 fn relay(
-    response: Response<Incoming>,
+    response: Response<ResponseBody>,
     report: ExchangeReport,
     idle_limit: Duration,
     head_request: bool,

@@ -11,7 +11,7 @@ use super::{Endpoint, no_store};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::Client;
 use crate::metrics;
-use crate::openapi::problem;
+use crate::openapi::{problem, schemas};
 use crate::state::AppState;
 
 pub(super) const ROUTES: &[Endpoint] = &[
@@ -27,7 +27,7 @@ pub(super) struct Api;
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
     /// Unique, case-insensitive.
-    #[schema(format = Email, example = "ada@example.com")]
+    #[schema(value_type = schemas::EmailAddress)]
     email: String,
     /// Unique; 3–50 of `A-Z a-z 0-9 _ . -`.
     #[schema(
@@ -37,9 +37,9 @@ struct RegisterRequest {
         example = "ada"
     )]
     username: String,
-    /// At least 8 characters, with a letter and a digit.
-    #[schema(min_length = 8, format = Password, example = "Correct-Horse-9")]
+    #[schema(value_type = schemas::NewPassword)]
     password: String,
+    #[schema(value_type = Option<schemas::FullName>)]
     full_name: Option<String>,
 }
 
@@ -54,6 +54,7 @@ struct RegisterRequest {
         (status = 201, description = "The new account", body = UserResponse),
         problem::JsonBodyRefusals,
         (status = 409, description = "`email_taken` or `username_taken`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 429, response = problem::RateLimited),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
     )
@@ -101,15 +102,14 @@ struct LoginResponse {
     tag = "auth",
     summary = "Exchange email and password for a JWT",
     description = "Unknown email and wrong password get the same answer, in similar time. \
-                   Attempts are limited per client IP.",
+                   Attempts are limited per client IP and per email.",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "A bearer JWT", body = LoginResponse),
         problem::JsonBodyRefusals,
         (status = 401, description = "`invalid_credentials`", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 429, description = "`rate_limited`", body = Problem, content_type = PROBLEM_JSON,
-            headers(("Retry-After" = u64, description = "Seconds to wait before the next attempt"))),
+        (status = 429, response = problem::RateLimited),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
     )

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 use zenzefi_domain::Money;
-use zenzefi_domain::currency::DepositAmount;
+use zenzefi_domain::currency::{DepositAmount, MAX_DEPOSIT, MIN_DEPOSIT};
 use zenzefi_domain::ledger::{EntryKind, LedgerEntry};
 use zenzefi_domain::page::Page;
 use zenzefi_domain::validation::ValidationErrors;
@@ -54,6 +54,7 @@ struct BalanceResponse {
     responses(
         (status = 200, description = "The balance", body = BalanceResponse),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
@@ -142,6 +143,7 @@ impl TransactionsQuery {
     responses(
         (status = 200, description = "One page of entries", body = PagedResponse<EntryResponse>),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
@@ -162,9 +164,12 @@ async fn transactions(
 #[serde(deny_unknown_fields)]
 #[schema(as = DepositRequest)]
 struct PurchaseRequest {
-    /// 1.00–100000.00.
-    #[schema(value_type = schemas::AmountInput)]
+    #[schema(schema_with = deposit_amount)]
     amount_znc: Value,
+}
+
+fn deposit_amount() -> utoipa::openapi::schema::Schema {
+    schemas::amount_input(MIN_DEPOSIT, MAX_DEPOSIT)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -195,6 +200,7 @@ struct PurchaseResponse {
         (status = 201, description = "The pending deposit and where to pay it", body = PurchaseResponse),
         problem::JsonBodyRefusals,
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, response = problem::BalanceLimit),
         (status = 500, response = problem::InternalError),

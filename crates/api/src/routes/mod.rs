@@ -10,6 +10,7 @@ mod pagination;
 mod payments;
 mod sessions;
 mod tokens;
+mod usage;
 mod users;
 
 use actix_web::http::{Method, header};
@@ -33,7 +34,7 @@ struct Area {
 }
 
 /// The areas under [`API_PREFIX`] outside the admin scope, in routing order.
-const API_AREAS: [Area; 6] = [
+const API_AREAS: [Area; 7] = [
     Area {
         routes: auth::ROUTES,
         openapi: auth::Api::openapi,
@@ -57,6 +58,10 @@ const API_AREAS: [Area; 6] = [
     Area {
         routes: tokens::ROUTES,
         openapi: tokens::Api::openapi,
+    },
+    Area {
+        routes: usage::ROUTES,
+        openapi: usage::Api::openapi,
     },
 ];
 

@@ -90,6 +90,7 @@ struct ListQuery {
     responses(
         (status = 200, description = "One page of sessions", body = PagedResponse<SessionResponse>),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
@@ -125,6 +126,7 @@ struct Ended {
     responses(
         (status = 200, description = "The session is ended", body = Ended),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "`session_not_found`: none of the caller's sessions has this id", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, response = problem::ValidationFailed),

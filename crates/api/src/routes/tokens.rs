@@ -110,7 +110,8 @@ impl From<&AccessToken> for TokenResponse {
 #[serde(deny_unknown_fields)]
 #[schema(as = TokenPurchaseRequest)]
 struct PurchaseRequest {
-    /// One of the durations `GET /api/v1/tokens/pricing` lists.
+    /// One of the durations `GET /api/v1/tokens/pricing` lists (the
+    /// document names them: they are configured).
     #[schema(value_type = u32, example = 24)]
     duration_hours: Value,
     #[schema(value_type = Option<schemas::Scope>, default = "full")]
@@ -142,6 +143,7 @@ struct PurchaseResponse {
         (status = 201, description = "The token, with its secret (shown only here)", body = PurchaseResponse),
         problem::JsonBodyRefusals,
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 402, description = "`insufficient_balance`", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
@@ -154,7 +156,7 @@ async fn purchase(
     Client(ctx): Client,
     body: web::Json<PurchaseRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let hours = body.duration_hours.as_i64().ok_or_else(|| {
+    let hours = whole_number(&body.duration_hours).ok_or_else(|| {
         ValidationErrors::single("duration_hours", "must be an integer number of hours")
     })?;
     let order = TokenOrder::parse(state.tokens.pricing(), hours, body.scope.as_deref())?;
@@ -167,6 +169,15 @@ async fn purchase(
             token: purchase.secret.expose().to_owned(),
             balance_after: purchase.balance_after.to_string(),
         }))
+}
+
+/// An integer, as JSON Schema counts them: `24` and `24.0` alike.
+fn whole_number(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        let float = value.as_f64()?;
+        // Beyond ±2^53 a float is no exact count of hours; no price has one.
+        (float.fract() == 0.0 && float.abs() < 9_007_199_254_740_992.0).then_some(float as i64)
+    })
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -194,6 +205,7 @@ struct TokenList {
     responses(
         (status = 200, description = "The caller's tokens", body = TokenList),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, response = problem::ValidationFailed),
         (status = 500, response = problem::InternalError),
@@ -235,6 +247,7 @@ struct RevokeResponse {
     responses(
         (status = 200, description = "Revoked and refunded", body = RevokeResponse),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "`token_not_found`: the caller has no token with this id", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`already_revoked`; `balance_limit`: the refund would take the balance \

@@ -69,6 +69,7 @@ impl From<&User> for UserResponse {
     responses(
         (status = 200, description = "The caller's account", body = UserResponse),
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),
@@ -82,14 +83,14 @@ async fn me(CurrentUser(user): CurrentUser) -> HttpResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateMeRequest {
-    /// Absent: unchanged; `null`: cleared.
+    /// Absent: unchanged; `null` or blank: cleared.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<schemas::FullName>)]
     full_name: Option<Option<String>>,
-    /// A new password: at least 8 characters, with a letter and a digit.
-    #[schema(format = Password)]
+    #[schema(value_type = Option<schemas::NewPassword>, nullable = false)]
     password: Option<String>,
     /// Required with `password`.
-    #[schema(format = Password)]
+    #[schema(format = Password, nullable = false)]
     current_password: Option<String>,
 }
 
@@ -112,6 +113,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
         (status = 200, description = "The account as changed", body = UserResponse),
         problem::JsonBodyRefusals,
         (status = 401, response = problem::NotAuthenticated),
+        (status = 429, response = problem::RateLimited),
         (status = 403, description = "`user_inactive`, or `invalid_current_password`", body = Problem, content_type = PROBLEM_JSON),
         (status = 500, response = problem::InternalError),
         (status = 503, response = problem::ServiceUnavailable),

@@ -13,11 +13,12 @@ use std::time::Duration;
 use http::header::{HOST, HeaderValue};
 use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
-use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
 use zenzefi_bootstrap::{UpstreamSettings, redacted_url};
 
 use self::pool::{BoxError, Dialer, Pool};
+
+pub use self::pool::ResponseBody;
 
 pub use outgoing::OutgoingBody;
 pub use probe::UpstreamProbe;
@@ -124,7 +125,7 @@ impl Upstream {
         &self,
         mut request: Request<OutgoingBody>,
         timeout: Duration,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<ResponseBody>, UpstreamError> {
         request.headers_mut().insert(HOST, self.host.clone());
         match tokio::time::timeout(timeout, self.pool.send(request)).await {
             Err(_) => Err(UpstreamError::Timeout),

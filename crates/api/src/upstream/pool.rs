@@ -1,16 +1,22 @@
 //! Keep-alive HTTP/1.1 connections to the one upstream.
 //!
-//! There is a single origin, so the pool is a plain list, not a map keyed by
-//! scheme and host (hyper-util's generic pool hashes that key twice per
-//! request, which cost more than everything else it does). A connection is
-//! free again when hyper says it wants its next request, i.e. once the
-//! previous response body has been read to the end; until then it is
-//! skipped, so a long download never holds up another request.
+//! There is a single origin, so the pool is a plain stack of idle
+//! connections, not a map keyed by scheme and host (hyper-util's generic
+//! pool hashes that key twice per request). A connection is lent to one
+//! exchange and comes back when its response body has been read to the end;
+//! so taking one costs a pop whatever the number of requests in flight
+//! (scanning every connection for a free one cost more than the rest of the
+//! proxy at 1 000 connections). A body dropped before its end closes its
+//! connection: hyper cannot reuse one with unread bytes.
 
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use actix_web::web::Bytes;
 use http::{Request, Response, Uri};
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::TrySendError;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -22,10 +28,7 @@ use super::OutgoingBody;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// A pooled connection's answer, or the request back if it went unsent.
-type Sent = Result<Response<Incoming>, TrySendError<Request<OutgoingBody>>>;
-
-/// Connections kept open beyond this many are closed after their request.
+/// Idle connections kept beyond this many are closed instead.
 const MAX_IDLE: usize = 1024;
 /// A connection unused this long is closed rather than reused: upstreams
 /// close idle keep-alive connections on their own schedule (nginx: 75 s).
@@ -42,12 +45,13 @@ pub struct Pool {
     dialer: Dialer,
     /// `scheme://authority` of the upstream: what the dialer dials.
     origin: Uri,
-    connections: Mutex<Vec<Pooled>>,
+    /// Connections with no exchange, most recently used last.
+    idle: Mutex<Vec<Idle>>,
 }
 
-struct Pooled {
+struct Idle {
     sender: SendRequest<OutgoingBody>,
-    last_sent: Instant,
+    since: Instant,
 }
 
 impl Pool {
@@ -55,71 +59,88 @@ impl Pool {
         Self {
             dialer,
             origin,
-            connections: Mutex::new(Vec::new()),
+            idle: Mutex::new(Vec::new()),
         }
     }
 
-    /// Sends `request` (origin-form URI, `Host` set) on a free pooled
-    /// connection, or on a new one. A request that a pooled connection
-    /// gave back unsent (it was closing) is retried once on a new one.
+    /// Sends `request` (origin-form URI, `Host` set) on an idle connection,
+    /// or on a new one. A request that an idle connection gave back unsent
+    /// (it was closing) is retried once on a new one.
     pub async fn send(
-        &self,
+        self: &Arc<Self>,
         request: Request<OutgoingBody>,
-    ) -> Result<Response<Incoming>, BoxError> {
-        let request = match self.send_pooled(request) {
-            Ok(sent) => match sent.await {
-                Ok(response) => return Ok(response),
-                Err(mut failed) => match failed.take_message() {
-                    Some(unsent) => unsent,
-                    None => return Err(failed.into_error().into()),
-                },
+    ) -> Result<Response<ResponseBody>, BoxError> {
+        let request = match self.take_idle() {
+            Some(mut sender) => match sender.try_send_request(request).await {
+                Ok(response) => return Ok(self.lend(response, sender)),
+                Err(failed) => Self::unsent(failed)?,
             },
-            Err(unsent) => unsent,
+            None => request,
         };
         let mut sender = self.connect().await?;
-        let sent = sender.send_request(request);
-        self.keep(sender);
-        Ok(sent.await?)
+        let response = sender.send_request(request).await?;
+        Ok(self.lend(response, sender))
     }
 
-    /// Hands `request` to the first free pooled connection, dropping closed
-    /// and stale ones on the way; gives it back when none is free.
-    #[allow(clippy::result_large_err)] // the request itself, given back
-    fn send_pooled(
-        &self,
-        request: Request<OutgoingBody>,
-    ) -> Result<impl Future<Output = Sent> + use<>, Request<OutgoingBody>> {
+    /// The request a closing connection gave back, or the error.
+    fn unsent(
+        mut failed: TrySendError<Request<OutgoingBody>>,
+    ) -> Result<Request<OutgoingBody>, BoxError> {
+        failed
+            .take_message()
+            .ok_or_else(|| failed.into_error().into())
+    }
+
+    /// The response, its body carrying the connection home.
+    fn lend(
+        self: &Arc<Self>,
+        response: Response<Incoming>,
+        sender: SendRequest<OutgoingBody>,
+    ) -> Response<ResponseBody> {
+        response.map(|body| ResponseBody {
+            body,
+            lent: Some((self.clone(), sender)),
+        })
+    }
+
+    /// The most recently used idle connection ready for a request; closed
+    /// and stale ones are dropped on the way. One whose exchange has not
+    /// quite settled (its upload still running) stays for later.
+    fn take_idle(&self) -> Option<SendRequest<OutgoingBody>> {
         let now = Instant::now();
-        let mut connections = self.connections();
-        let mut i = connections.len();
-        while i > 0 {
-            i -= 1;
-            let pooled = &mut connections[i];
-            if pooled.sender.is_closed()
-                || (pooled.sender.is_ready() && now - pooled.last_sent > IDLE_TIMEOUT)
-            {
-                connections.swap_remove(i);
-            } else if pooled.sender.is_ready() {
-                pooled.last_sent = now;
-                return Ok(pooled.sender.try_send_request(request));
+        let mut idle = self.idle();
+        let mut settling = Vec::new();
+        let mut found = None;
+        while let Some(candidate) = idle.pop() {
+            if candidate.sender.is_closed() || now - candidate.since > IDLE_TIMEOUT {
+                continue;
             }
+            if candidate.sender.is_ready() {
+                found = Some(candidate.sender);
+                break;
+            }
+            settling.push(candidate);
         }
-        Err(request)
+        idle.extend(settling.into_iter().rev());
+        found
     }
 
-    fn keep(&self, sender: SendRequest<OutgoingBody>) {
-        let mut connections = self.connections();
-        if connections.len() < MAX_IDLE {
-            connections.push(Pooled {
+    fn give_back(&self, sender: SendRequest<OutgoingBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle();
+        if idle.len() < MAX_IDLE {
+            idle.push(Idle {
                 sender,
-                last_sent: Instant::now(),
+                since: Instant::now(),
             });
         }
     }
 
-    fn connections(&self) -> std::sync::MutexGuard<'_, Vec<Pooled>> {
-        // The list stays consistent whatever a panicking holder did.
-        self.connections
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Idle>> {
+        // The stack stays consistent whatever a panicking holder did.
+        self.idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -129,6 +150,59 @@ impl Pool {
         match &self.dialer {
             Dialer::Plain(connector) => open(connector.clone(), self.origin.clone()).await,
             Dialer::Tls(connector) => open(connector.clone(), self.origin.clone()).await,
+        }
+    }
+}
+
+/// An upstream response body; the connection it came on goes back to the
+/// pool once the body has been read to its end.
+pub struct ResponseBody {
+    body: Incoming,
+    lent: Option<(Arc<Pool>, SendRequest<OutgoingBody>)>,
+}
+
+impl ResponseBody {
+    fn return_connection(&mut self) {
+        if let Some((pool, sender)) = self.lent.take() {
+            pool.give_back(sender);
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        match &polled {
+            Poll::Ready(None) => this.return_connection(),
+            // A connection that failed mid-body is not reused.
+            Poll::Ready(Some(Err(_))) => this.lent = None,
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // A body with nothing left (a HEAD or 204 answer never polled)
+        // leaves its connection reusable too.
+        if self.body.is_end_stream() {
+            self.return_connection();
         }
     }
 }

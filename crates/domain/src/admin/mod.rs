@@ -25,7 +25,7 @@ use crate::ports::{
 };
 use crate::session::{EndReason, SessionId};
 use crate::sessions::release_after_commit;
-use crate::token::{TokenHash, TokenId};
+use crate::token::{AccessToken, TokenHash, TokenId};
 use crate::tokens::{INVALIDATION_WINDOW, RevokeError, TokenService};
 use crate::user::{User, UserId};
 use crate::validation::ValidationErrors;
@@ -62,6 +62,21 @@ impl UserPatch {
             is_superuser,
             balance,
         })
+    }
+}
+
+/// The highest per-token limit an admin may set, per minute.
+pub const MAX_TOKEN_RATE_LIMIT: u32 = 1_000_000;
+
+/// A per-token proxy limit as an admin asked for it: `None` restores the
+/// default; a value must be 1 to [`MAX_TOKEN_RATE_LIMIT`].
+pub fn parse_token_rate_limit(per_minute: Option<u32>) -> Result<Option<u32>, ValidationErrors> {
+    match per_minute {
+        Some(n) if !(1..=MAX_TOKEN_RATE_LIMIT).contains(&n) => Err(ValidationErrors::single(
+            "rate_limit_per_minute",
+            format!("must be null or between 1 and {MAX_TOKEN_RATE_LIMIT}"),
+        )),
+        valid => Ok(valid),
     }
 }
 
@@ -307,6 +322,53 @@ impl AdminService {
         ctx: &RequestContext,
     ) -> Result<(), AdminError> {
         Ok(self.tokens.force_revoke(actor.id, id, ctx).await?)
+    }
+
+    /// Gives a token its own proxy rate limit, or with `None` returns it to
+    /// the default, audited as `admin_token_update`. Every instance forgets
+    /// the token before this returns, so each applies the new limit on the
+    /// token's next request.
+    pub async fn set_token_rate_limit(
+        &self,
+        actor: &User,
+        id: TokenId,
+        per_minute: Option<u32>,
+        ctx: &RequestContext,
+    ) -> Result<AccessToken, AdminError> {
+        let now = self.clock.now();
+        let uow = self.db.begin().await?;
+        let before = uow
+            .token_by_id(id)
+            .await?
+            .ok_or(AdminError::TokenNotFound)?;
+        if !uow.set_token_rate_limit(id, per_minute).await? {
+            return Err(AdminError::TokenNotFound);
+        }
+        uow.append_audit(&AuditEntry::new(
+            AuditAction::AdminTokenUpdate,
+            ResourceType::AccessToken,
+            Some(id.0),
+            Some(actor.id),
+            json!({ "changed_fields": { "rate_limit_per_minute": {
+                "old": before.rate_limit_per_minute,
+                "new": per_minute,
+            } } }),
+            ctx,
+            now,
+        ))
+        .await?;
+        // Before the commit: if the cache cannot be told, nothing changes.
+        self.cache
+            .invalidate(
+                std::slice::from_ref(&before.token_hash),
+                INVALIDATION_WINDOW,
+            )
+            .await?;
+        uow.commit().await?;
+        Ok(AccessToken {
+            rate_limit_per_minute: per_minute,
+            ..before
+        })
     }
 
     /// Ends any live session and frees its token for another device.

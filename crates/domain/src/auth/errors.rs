@@ -9,6 +9,8 @@ pub enum RegisterError {
     EmailTaken,
     #[error("username already taken")]
     UsernameTaken,
+    #[error("too many registrations from this address")]
+    RateLimited { retry_after: Duration },
     #[error(transparent)]
     Port(#[from] PortError),
 }
@@ -57,6 +59,8 @@ pub enum UpdateProfileError {
     CurrentPasswordRequired,
     #[error("current password is wrong")]
     WrongCurrentPassword,
+    #[error("too many password changes")]
+    RateLimited { retry_after: Duration },
     #[error(transparent)]
     Authenticate(#[from] AuthenticateError),
     #[error(transparent)]

@@ -7,4 +7,4 @@ mod service;
 
 pub use errors::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
 pub use inputs::{ProfileUpdate, Registration};
-pub use service::{AuthDb, AuthService, LoginPolicy};
+pub use service::{AuthDb, AuthLimits, AuthService};

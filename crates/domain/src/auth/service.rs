@@ -1,21 +1,54 @@
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 use super::errors::{AuthenticateError, LoginError, RegisterError, UpdateProfileError};
 use super::inputs::{ProfileUpdate, Registration};
 use crate::audit::{AuditAction, AuditEntry, ResourceType};
 use crate::context::RequestContext;
+use crate::error::PortError;
 use crate::ports::{
     AuditStore, Clock, PasswordHasher, RateDecision, RateLimiter, Transactions, UserStore,
 };
 use crate::user::{Email, Password, User, UserId};
 
-/// How many login attempts one client address may make per minute.
+/// The auth limits of SPEC §13, each counted exactly over a sliding
+/// window shared by every instance. Client addresses count IPv6 by /64.
 #[derive(Debug, Clone, Copy)]
-pub struct LoginPolicy {
-    pub attempts_per_minute: u32,
+pub struct AuthLimits {
+    /// Login attempts per client address per minute.
+    pub login_per_minute: u32,
+    /// Login attempts per (normalised) email per hour.
+    pub login_per_hour_per_email: u32,
+    /// Registrations per client address per hour.
+    pub register_per_hour: u32,
+    /// Password changes per user per hour.
+    pub password_change_per_hour: u32,
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// A client address as a limit counts it: an IPv6 client may hold a whole
+/// /64, so the /64 is one client.
+fn client_key(ip: Option<IpAddr>) -> String {
+    match ip.map(|ip| ip.to_canonical()) {
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        None => "unknown".to_owned(),
+    }
+}
+
+/// An email as a limit key: hashed, so Redis holds no addresses.
+fn email_key(email: &Email) -> String {
+    let digest = Sha256::digest(email.as_str().as_bytes());
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What the auth use-cases need of the database: units of work, and the
@@ -30,7 +63,7 @@ pub struct AuthService {
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
     limiter: Arc<dyn RateLimiter>,
-    policy: LoginPolicy,
+    limits: AuthLimits,
 }
 
 impl AuthService {
@@ -39,15 +72,28 @@ impl AuthService {
         hasher: Arc<dyn PasswordHasher>,
         clock: Arc<dyn Clock>,
         limiter: Arc<dyn RateLimiter>,
-        policy: LoginPolicy,
+        limits: AuthLimits,
     ) -> Self {
         Self {
             db,
             hasher,
             clock,
             limiter,
-            policy,
+            limits,
         }
+    }
+
+    /// Counts one hit on `key`; how long to wait when it is over `limit`.
+    async fn spend(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Option<Duration>, PortError> {
+        Ok(match self.limiter.hit(key, limit, window).await? {
+            RateDecision::Allowed => None,
+            RateDecision::Limited { retry_after } => Some(retry_after),
+        })
     }
 
     /// Creates an active, non-privileged user with a zero balance, and its
@@ -57,6 +103,13 @@ impl AuthService {
         registration: Registration,
         ctx: &RequestContext,
     ) -> Result<User, RegisterError> {
+        let key = format!("register:{}", client_key(ctx.ip));
+        if let Some(retry_after) = self
+            .spend(&key, self.limits.register_per_hour, HOUR)
+            .await?
+        {
+            return Err(RegisterError::RateLimited { retry_after });
+        }
         self.insert_new_user(registration, false, ctx).await
     }
 
@@ -66,7 +119,15 @@ impl AuthService {
         is_superuser: bool,
         ctx: &RequestContext,
     ) -> Result<User, RegisterError> {
-        // Hash before the transaction: argon2 is slow and must not hold a connection.
+        // Taken names are refused before the costly hash (the unique
+        // indexes still decide a race, below); the hash runs before the
+        // transaction: argon2 is slow and must not hold a connection.
+        if self.db.user_by_email(&registration.email).await?.is_some() {
+            return Err(RegisterError::EmailTaken);
+        }
+        if self.db.username_taken(&registration.username).await? {
+            return Err(RegisterError::UsernameTaken);
+        }
         let password_hash = self.hasher.hash(&registration.password).await?;
         let now = self.clock.now();
         let user = User {
@@ -134,30 +195,32 @@ impl AuthService {
     }
 
     /// Checks the credentials and records the attempt, successful or not.
-    /// Over the per-address limit nothing is checked or recorded.
+    /// Over the per-address or the per-email limit nothing is checked or
+    /// recorded.
     pub async fn login(
         &self,
         email: &str,
         password: String,
         ctx: &RequestContext,
     ) -> Result<User, LoginError> {
-        let key = match ctx.ip {
-            Some(ip) => format!("login:{ip}"),
-            None => "login:unknown".to_owned(),
-        };
-        let decision = self
-            .limiter
-            .hit(
-                &key,
-                self.policy.attempts_per_minute,
-                Duration::from_secs(60),
-            )
-            .await?;
-        if let RateDecision::Limited { retry_after } = decision {
+        let by_address = format!("login:{}", client_key(ctx.ip));
+        if let Some(retry_after) = self
+            .spend(&by_address, self.limits.login_per_minute, MINUTE)
+            .await?
+        {
             return Err(LoginError::RateLimited { retry_after });
         }
-
         let email = Email::parse(email).ok();
+        if let Some(email) = &email {
+            let by_email = format!("login-email:{}", email_key(email));
+            if let Some(retry_after) = self
+                .spend(&by_email, self.limits.login_per_hour_per_email, HOUR)
+                .await?
+            {
+                return Err(LoginError::RateLimited { retry_after });
+            }
+        }
+
         let user = match &email {
             Some(email) => self.db.user_by_email(email).await?,
             None => None,
@@ -242,6 +305,13 @@ impl AuthService {
             (None, _) => None,
             (Some(_), None) => return Err(UpdateProfileError::CurrentPasswordRequired),
             (Some(new_password), Some(current_password)) => {
+                let key = format!("password:{}", id.0);
+                if let Some(retry_after) = self
+                    .spend(&key, self.limits.password_change_per_hour, HOUR)
+                    .await?
+                {
+                    return Err(UpdateProfileError::RateLimited { retry_after });
+                }
                 let offered = Password::offered(current_password);
                 let matches = match &offered {
                     Some(p) => self.hasher.verify(p, Some(&current.password_hash)).await?,

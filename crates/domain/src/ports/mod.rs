@@ -19,12 +19,14 @@ mod health_cache;
 mod job_runs;
 mod password;
 mod probe;
+mod quota_sync;
 mod rate_limit;
 mod session_claims;
 mod session_tracker;
 mod stats;
 mod store;
 mod token_cache;
+mod usage_store;
 
 pub use clock::Clock;
 pub use entropy::Entropy;
@@ -32,6 +34,7 @@ pub use health_cache::HealthCache;
 pub use job_runs::JobRuns;
 pub use password::PasswordHasher;
 pub use probe::Probe;
+pub use quota_sync::{ClusterCount, ClusterView, QuotaDelta, QuotaSync};
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use session_claims::{Claim, SessionClaims};
 pub use session_tracker::{AdmitError, ProxyExchange, SessionTracker};
@@ -41,3 +44,4 @@ pub use store::{
     RetentionStore, SessionStore, TokenStore, Transactions, UnitOfWork, UserStore,
 };
 pub use token_cache::{CacheLookup, CachedToken, TokenCache};
+pub use usage_store::UsageStore;

@@ -14,7 +14,7 @@ use crate::page::{Page, Paged};
 use crate::proxy::DeviceId;
 use crate::session::{EndReason, ProxySession, SessionActivity, SessionId};
 use crate::token::{AccessToken, TokenHash, TokenId};
-use crate::user::{Email, User, UserId};
+use crate::user::{Email, User, UserId, Username};
 
 #[derive(Debug, thiserror::Error)]
 pub enum InsertUserError {
@@ -38,6 +38,9 @@ pub trait UserStore: Send + Sync {
     async fn user_by_id(&self, id: UserId) -> Result<Option<User>, PortError>;
 
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>, PortError>;
+
+    /// Whether a user has this username, compared case-insensitively.
+    async fn username_taken(&self, username: &Username) -> Result<bool, PortError>;
 
     /// Writes the profile and flags of `user` (full name, password hash,
     /// is_active, is_superuser, updated_at). The balance is NOT written here:
@@ -84,6 +87,7 @@ pub trait Database:
     + RetentionStore
     + super::StatsStore
     + super::JobRuns
+    + super::UsageStore
     + Send
     + Sync
 {
@@ -100,6 +104,7 @@ impl<T> Database for T where
         + RetentionStore
         + super::StatsStore
         + super::JobRuns
+        + super::UsageStore
 {
 }
 
@@ -177,6 +182,14 @@ pub trait TokenStore: Send + Sync {
     /// Marks the token revoked if it is not yet; `false` when it already was
     /// (or is missing). One conditional write.
     async fn revoke_token(&self, id: TokenId, now: OffsetDateTime) -> Result<bool, PortError>;
+
+    /// Sets (or with `None` clears) the token's own proxy rate limit;
+    /// `false` when there is no such token.
+    async fn set_token_rate_limit(
+        &self,
+        id: TokenId,
+        per_minute: Option<u32>,
+    ) -> Result<bool, PortError>;
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -25,7 +25,9 @@ pub enum UnsafePath {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyPath {
     raw: String,
-    plain: String,
+    /// `None` when the raw path is its own plain reading (no escape, no
+    /// parameter): the common case costs one copy, not three.
+    plain: Option<String>,
     has_parameters: bool,
 }
 
@@ -36,6 +38,17 @@ impl ProxyPath {
         // A literal backslash is a separator to some servers: never forwarded.
         if raw.contains('\\') {
             return Err(UnsafePath::EncodedSeparator);
+        }
+        if !raw.bytes().any(|b| b == b'%' || b == b';') {
+            if raw.chars().any(char::is_control) {
+                return Err(UnsafePath::ControlCharacter);
+            }
+            raw.split('/').try_for_each(check_segment)?;
+            return Ok(Self {
+                raw: raw.to_owned(),
+                plain: None,
+                has_parameters: false,
+            });
         }
         let decoded =
             String::from_utf8(percent_decode(raw)?).map_err(|_| UnsafePath::MalformedEncoding)?;
@@ -54,7 +67,7 @@ impl ProxyPath {
         }
         Ok(Self {
             raw: raw.to_owned(),
-            plain: plain.join("/"),
+            plain: Some(plain.join("/")),
             has_parameters: decoded.contains(';'),
         })
     }
@@ -67,7 +80,7 @@ impl ProxyPath {
     /// The path decoded once, without the segments' `;…` parameters: what a
     /// servlet container routes on.
     pub fn plain(&self) -> &str {
-        &self.plain
+        self.plain.as_deref().unwrap_or(&self.raw)
     }
 
     /// Whether a `;` appears in the decoded path (a parameter, or an
@@ -118,6 +131,10 @@ const LOOK_ALIKES: [(char, &str); 7] = [
 
 /// One decoded segment without its parameters.
 fn check_segment(name: &str) -> Result<(), UnsafePath> {
+    // Every look-alike is outside ASCII: an ASCII segment reads as itself.
+    if name.is_ascii() {
+        return check_folded(name);
+    }
     let mut folded = String::with_capacity(name.len());
     for c in name.chars() {
         match LOOK_ALIKES.iter().find(|(alike, _)| *alike == c) {
@@ -125,10 +142,15 @@ fn check_segment(name: &str) -> Result<(), UnsafePath> {
             None => folded.push(c),
         }
     }
+    check_folded(&folded)
+}
+
+/// One segment with every look-alike replaced by what it looks like.
+fn check_folded(folded: &str) -> Result<(), UnsafePath> {
     if folded.contains(['/', '\\']) {
         return Err(UnsafePath::EncodedSeparator);
     }
-    match folded.as_str() {
+    match folded {
         "" => Err(UnsafePath::EmptySegment),
         "." | ".." => Err(UnsafePath::DotSegment),
         _ => Ok(()),
@@ -138,6 +160,11 @@ fn check_segment(name: &str) -> Result<(), UnsafePath> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn look_alikes_are_never_ascii_so_ascii_segments_skip_folding() {
+        assert!(LOOK_ALIKES.iter().all(|(alike, _)| !alike.is_ascii()));
+    }
 
     fn refusal(raw: &str) -> UnsafePath {
         ProxyPath::parse(raw).expect_err(raw)

@@ -11,6 +11,7 @@ mod ledger;
 mod sessions;
 mod stats;
 mod tokens;
+mod usage;
 mod users;
 
 use std::collections::HashMap;
@@ -39,6 +40,7 @@ pub struct State {
     tokens_last_used: HashMap<TokenId, OffsetDateTime>,
     /// Claimed `(job, occurrence)` pairs, the occurrence in UTC.
     job_runs: HashMap<(String, OffsetDateTime), Option<OffsetDateTime>>,
+    usage: usage::UsageBuckets,
 }
 
 /// Sorts newest first the way the SQL stores do: by creation time, then by

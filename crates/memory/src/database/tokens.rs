@@ -89,4 +89,20 @@ impl<A: Access> TokenStore for MemStore<A> {
     async fn revoke_token(&self, id: TokenId, now: OffsetDateTime) -> Result<bool, PortError> {
         Ok(self.0.with(|s| s.revoke_token(id, now)).await)
     }
+
+    async fn set_token_rate_limit(
+        &self,
+        id: TokenId,
+        per_minute: Option<u32>,
+    ) -> Result<bool, PortError> {
+        Ok(self
+            .0
+            .with(|s| {
+                s.tokens
+                    .get_mut(&id)
+                    .map(|token| token.rate_limit_per_minute = per_minute)
+                    .is_some()
+            })
+            .await)
+    }
 }

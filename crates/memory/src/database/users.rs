@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::{InsertUserError, UserStore};
-use zenzefi_domain::user::{Email, User, UserId};
+use zenzefi_domain::user::{Email, User, UserId, Username};
 
 use super::{Access, MemStore, State};
 
@@ -48,6 +48,18 @@ impl<A: Access> UserStore for MemStore<A> {
         Ok(self
             .0
             .with(|s| s.users.values().find(|u| &u.email == email).cloned())
+            .await)
+    }
+
+    async fn username_taken(&self, username: &Username) -> Result<bool, PortError> {
+        let lower = username.as_str().to_lowercase();
+        Ok(self
+            .0
+            .with(|s| {
+                s.users
+                    .values()
+                    .any(|u| u.username.as_str().to_lowercase() == lower)
+            })
             .await)
     }
 

@@ -23,6 +23,7 @@ pub struct Model {
     pub is_active: bool,
     pub revoked_at: Option<TimeDateTimeWithTimeZone>,
     pub last_used_at: Option<TimeDateTimeWithTimeZone>,
+    pub rate_limit_per_minute: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ mod ledger;
 mod sessions;
 mod stats;
 mod tokens;
+mod usage;
 mod users;
 
 use async_trait::async_trait;

@@ -34,7 +34,18 @@ pub(super) fn to_domain(row: access_tokens::Model) -> Result<AccessToken, PortEr
         activated_at: row.activated_at,
         is_active: row.is_active,
         revoked_at: row.revoked_at,
+        rate_limit_per_minute: row
+            .rate_limit_per_minute
+            .map(|n| u32::try_from(n).map_err(|_| corrupt("rate_limit_per_minute", &n)))
+            .transpose()?,
     })
+}
+
+/// A per-token limit as its `INTEGER` column.
+fn stored_rate_limit(per_minute: Option<u32>) -> Result<Option<i32>, PortError> {
+    per_minute
+        .map(|n| i32::try_from(n).map_err(PortError::unexpected))
+        .transpose()
 }
 
 /// `token_hash` is `CHAR(64)`. Compared with a text parameter, PostgreSQL
@@ -88,6 +99,7 @@ impl<C: ConnectionTrait + Send + Sync> TokenStore for SeaStore<C> {
             is_active: Set(token.is_active),
             revoked_at: Set(token.revoked_at),
             last_used_at: Set(None),
+            rate_limit_per_minute: Set(stored_rate_limit(token.rate_limit_per_minute)?),
         };
         Entity::insert(row)
             .exec_without_returning(&self.conn)
@@ -158,6 +170,23 @@ impl<C: ConnectionTrait + Send + Sync> TokenStore for SeaStore<C> {
             .filter(Column::Id.eq(id.0))
             .filter(Column::IsActive.eq(true))
             .filter(Column::RevokedAt.is_null())
+            .exec(&self.conn)
+            .await
+            .map_err(port_error)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn set_token_rate_limit(
+        &self,
+        id: TokenId,
+        per_minute: Option<u32>,
+    ) -> Result<bool, PortError> {
+        let result = Entity::update_many()
+            .col_expr(
+                Column::RateLimitPerMinute,
+                Expr::value(stored_rate_limit(per_minute)?),
+            )
+            .filter(Column::Id.eq(id.0))
             .exec(&self.conn)
             .await
             .map_err(port_error)?;

@@ -1,6 +1,9 @@
 use async_trait::async_trait;
-use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    SqlErr,
+};
 use zenzefi_domain::Money;
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::{InsertUserError, UserStore};
@@ -79,6 +82,18 @@ impl<C: ConnectionTrait + Send + Sync> UserStore for SeaStore<C> {
             .await
             .map_err(port_error)?;
         row.map(to_domain).transpose()
+    }
+
+    async fn username_taken(&self, username: &Username) -> Result<bool, PortError> {
+        let found = users::Entity::find()
+            .filter(
+                Expr::expr(Func::lower(Expr::col(users::Column::Username)))
+                    .eq(username.as_str().to_lowercase()),
+            )
+            .count(&self.conn)
+            .await
+            .map_err(port_error)?;
+        Ok(found > 0)
     }
 
     async fn update_user(&self, user: &User) -> Result<(), PortError> {

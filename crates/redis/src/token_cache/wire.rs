@@ -32,6 +32,9 @@ struct AccessTokenDto {
     is_active: bool,
     #[serde(with = "time::serde::rfc3339::option")]
     revoked_at: Option<OffsetDateTime>,
+    /// Absent in entries written before per-token limits existed.
+    #[serde(default)]
+    rate_limit_per_minute: Option<u32>,
 }
 
 pub(super) fn encode(entry: &CachedToken) -> Result<String, serde_json::Error> {
@@ -49,6 +52,7 @@ pub(super) fn encode(entry: &CachedToken) -> Result<String, serde_json::Error> {
             activated_at: token.activated_at,
             is_active: token.is_active,
             revoked_at: token.revoked_at,
+            rate_limit_per_minute: token.rate_limit_per_minute,
         },
         user_active: entry.user_active,
     })
@@ -72,6 +76,7 @@ pub(super) fn decode(json: &str) -> Result<CachedToken, String> {
             activated_at: token.activated_at,
             is_active: token.is_active,
             revoked_at: token.revoked_at,
+            rate_limit_per_minute: token.rate_limit_per_minute,
         },
         user_active,
     })
@@ -97,6 +102,7 @@ mod tests {
                 activated_at: Some(datetime!(2026-02-03 05:00 +03:00)),
                 is_active: false,
                 revoked_at: Some(datetime!(2026-02-04 00:00:00.000000001 UTC)),
+                rate_limit_per_minute: Some(42),
             },
             user_active: false,
         }

@@ -3,6 +3,7 @@
 
 mod health_cache;
 mod near_cache;
+mod quota_sync;
 mod rate_limit;
 mod session_claims;
 mod token_cache;

@@ -1,4 +1,4 @@
-//! The fixed-window rate limiter.
+//! The sliding-window rate limiter of the auth limits.
 
 use std::time::Duration;
 

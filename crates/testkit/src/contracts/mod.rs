@@ -15,6 +15,7 @@ pub mod stats;
 pub mod token_cache;
 pub mod tokens;
 pub mod unit_of_work;
+pub mod usage;
 pub mod users;
 
 use time::OffsetDateTime;
@@ -90,6 +91,7 @@ macro_rules! database_contracts {
             tokens::a_second_token_with_a_stored_hash_is_refused,
             tokens::a_token_is_activated_once_and_its_expiry_follows,
             tokens::a_token_is_revoked_once,
+            tokens::a_tokens_own_rate_limit_is_set_and_cleared,
             tokens::a_users_tokens_are_newest_first_and_with_a_time_only_the_usable_ones,
             sessions::a_session_is_found_by_id_and_a_live_one_by_its_token,
             sessions::a_token_has_one_live_session_until_it_ends,
@@ -111,6 +113,9 @@ macro_rules! database_contracts {
             stats::counts_cover_usable_tokens_of_active_owners_open_sessions_and_every_user,
             job_runs::an_occurrence_is_claimed_once,
             job_runs::each_jobs_last_success_is_reported,
+            usage::flushed_usage_adds_up_at_every_step,
+            usage::folding_minutes_hours_and_days_changes_no_total,
+            usage::the_top_ranks_tokens_or_users_with_their_owner,
         );
     };
     (@scenarios ($open:expr, $handle:ident, $db:expr) $($module:ident :: $scenario:ident),* $(,)?) => {

@@ -19,6 +19,7 @@ pub async fn a_token_is_found_by_id_and_by_hash(db: &dyn Database, t: OffsetDate
         activated_at: Some(t - Duration::hours(1)),
         is_active: false,
         revoked_at: Some(t),
+        rate_limit_per_minute: Some(600),
         ..token(ann.id, 2, t - Duration::hours(2))
     };
     for stored in [&fresh, &used] {
@@ -102,6 +103,31 @@ pub async fn a_token_is_revoked_once(db: &dyn Database, t: OffsetDateTime) {
         })
     );
     assert!(!db.revoke_token(TokenId::generate(), at).await.unwrap());
+}
+
+pub async fn a_tokens_own_rate_limit_is_set_and_cleared(db: &dyn Database, t: OffsetDateTime) {
+    let ann = stored_user(db, "ann", t).await;
+    let fresh = stored_token(db, &ann, 1, t).await;
+    assert_eq!(fresh.rate_limit_per_minute, None);
+
+    assert!(
+        db.set_token_rate_limit(fresh.id, Some(u32::MAX >> 1))
+            .await
+            .unwrap()
+    );
+    let stored = db.token_by_id(fresh.id).await.unwrap().unwrap();
+    assert_eq!(stored.rate_limit_per_minute, Some(u32::MAX >> 1));
+    let by_hash = db.token_by_hash(&fresh.token_hash).await.unwrap().unwrap();
+    assert_eq!(by_hash, stored);
+
+    assert!(db.set_token_rate_limit(fresh.id, None).await.unwrap());
+    let cleared = db.token_by_id(fresh.id).await.unwrap();
+    assert_eq!(cleared, Some(fresh));
+    assert!(
+        !db.set_token_rate_limit(TokenId::generate(), Some(1))
+            .await
+            .unwrap()
+    );
 }
 
 pub async fn a_users_tokens_are_newest_first_and_with_a_time_only_the_usable_ones(

@@ -1,4 +1,4 @@
-//! `UserStore`: users found by id and by email, unique emails and
+//! `UserStore`: users found by id and by email, usernames taken, unique emails and
 //! case-insensitively unique usernames, updates that never touch the
 //! balance.
 
@@ -19,6 +19,10 @@ pub async fn a_user_is_found_by_id_and_by_email(db: &dyn Database, t: OffsetDate
     assert_eq!(db.user_by_id(UserId::generate()).await.unwrap(), None);
     let unknown = Email::parse("nobody@x.io").unwrap();
     assert_eq!(db.user_by_email(&unknown).await.unwrap(), None);
+    for (name, taken) in [("ann", true), ("ANN", true), ("anne", false)] {
+        let username = Username::parse(name).unwrap();
+        assert_eq!(db.username_taken(&username).await.unwrap(), taken, "{name}");
+    }
 }
 
 pub async fn a_taken_email_or_username_is_refused_by_field(db: &dyn Database, t: OffsetDateTime) {

@@ -6,6 +6,7 @@ mod audit;
 mod jobs;
 mod sessions;
 mod tokens;
+mod usage;
 mod users;
 
 use actix_web::http::Method;
@@ -39,6 +40,9 @@ pub(super) const ROUTES: &[Endpoint] = &[
     (Method::DELETE, "/tokens/{token_id}", |r| {
         r.to(tokens::force_revoke)
     }),
+    (Method::PATCH, "/tokens/{token_id}", |r| {
+        r.to(tokens::set_rate_limit)
+    }),
     (Method::GET, "/audit-logs", |r| r.to(audit::list)),
     (Method::GET, "/audit-logs/export", |r| r.to(audit::export)),
     (Method::GET, "/sessions", |r| r.to(sessions::list)),
@@ -46,6 +50,8 @@ pub(super) const ROUTES: &[Endpoint] = &[
     (Method::DELETE, "/sessions/{session_id}", |r| {
         r.to(sessions::terminate)
     }),
+    (Method::GET, "/usage", |r| r.to(usage::series)),
+    (Method::GET, "/usage/top", |r| r.to(usage::top)),
 ];
 
 /// Every admin route as `(method, path)`, the path relative to
@@ -66,11 +72,14 @@ pub fn admin_routes() -> Vec<(Method, &'static str)> {
     users::ledger,
     tokens::list,
     tokens::force_revoke,
+    tokens::set_rate_limit,
     audit::list,
     audit::export,
     sessions::list,
     sessions::terminate,
     jobs::last_successes,
+    usage::series,
+    usage::top,
 ))]
 pub(super) struct Api;
 
@@ -142,7 +151,7 @@ fn page_of<D: Keyed, T: Serialize>(
 /// client sees all of them at once. A value that failed reads as absent;
 /// [`Checked::done`] then refuses the request.
 #[derive(Default)]
-struct Checked(ValidationErrors);
+pub(in crate::routes) struct Checked(ValidationErrors);
 
 impl Checked {
     fn page(&mut self, query: &PageQuery, cursor: &CursorQuery) -> Page {
@@ -157,13 +166,21 @@ impl Checked {
         Page { after, ..page }
     }
 
-    fn uuid(&mut self, field: &'static str, raw: Option<&str>) -> Option<Uuid> {
+    pub(in crate::routes) fn uuid(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+    ) -> Option<Uuid> {
         self.read(field, raw, |s| {
             Uuid::parse_str(s).map_err(|_| "must be a UUID".to_owned())
         })
     }
 
-    fn flag(&mut self, field: &'static str, raw: Option<&str>) -> Option<bool> {
+    pub(in crate::routes) fn flag(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+    ) -> Option<bool> {
         self.read(field, raw, |s| match s {
             "true" => Ok(true),
             "false" => Ok(false),
@@ -171,7 +188,11 @@ impl Checked {
         })
     }
 
-    fn instant(&mut self, field: &'static str, raw: Option<&str>) -> Option<OffsetDateTime> {
+    pub(in crate::routes) fn instant(
+        &mut self,
+        field: &'static str,
+        raw: Option<&str>,
+    ) -> Option<OffsetDateTime> {
         self.read(field, raw, |s| {
             OffsetDateTime::parse(s, &Rfc3339)
                 .map_err(|_| "must be an RFC 3339 date-time, e.g. 2025-01-31T12:00:00Z".to_owned())
@@ -179,7 +200,7 @@ impl Checked {
     }
 
     /// One of a closed set of values, named in the message when it is not.
-    fn one_of<T: Copy>(
+    pub(in crate::routes) fn one_of<T: Copy>(
         &mut self,
         field: &'static str,
         raw: Option<&str>,
@@ -194,7 +215,7 @@ impl Checked {
         })
     }
 
-    fn read<T>(
+    pub(in crate::routes) fn read<T>(
         &mut self,
         field: &'static str,
         raw: Option<&str>,
@@ -203,7 +224,7 @@ impl Checked {
         self.0.check(field, raw.map(parse).transpose()).flatten()
     }
 
-    fn done(self) -> Result<(), ValidationErrors> {
+    pub(in crate::routes) fn done(self) -> Result<(), ValidationErrors> {
         if self.0.0.is_empty() {
             Ok(())
         } else {

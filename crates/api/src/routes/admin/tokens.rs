@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-use zenzefi_domain::admin::{TokenFilter, TokenRecord};
+use zenzefi_domain::admin::{TokenFilter, TokenRecord, parse_token_rate_limit};
 use zenzefi_domain::token::TokenId;
 use zenzefi_domain::user::UserId;
 
@@ -27,6 +27,10 @@ struct AdminTokenResponse {
     /// The last proxied request's time, if any.
     #[serde(with = "time::serde::rfc3339::option")]
     last_used_at: Option<OffsetDateTime>,
+    /// This token's own proxied requests per minute; `null` follows
+    /// `rate_limit.proxy_per_minute`.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    rate_limit_per_minute: Option<u32>,
     #[serde(flatten)]
     owner: OwnerFields,
 }
@@ -37,6 +41,7 @@ impl From<TokenRecord> for AdminTokenResponse {
             token: TokenResponse::from(&record.token),
             user_id: record.token.user_id.0,
             last_used_at: record.last_used_at,
+            rate_limit_per_minute: record.token.rate_limit_per_minute,
             owner: OwnerFields::from(Some(record.owner)),
         }
     }
@@ -121,5 +126,59 @@ pub(super) async fn force_revoke(
         revoked: true,
         token_id: id,
         message: "Token revoked by an administrator; no refund",
+    }))
+}
+
+/// The token's own limit; `null` (or leaving it out) restores the default.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = AdminTokenPatch)]
+pub(super) struct RateLimitPatch {
+    /// Proxied requests per minute for this token alone.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    rate_limit_per_minute: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct RateLimitSet {
+    token_id: Uuid,
+    /// `null`: the token follows `rate_limit.proxy_per_minute`.
+    rate_limit_per_minute: Option<u32>,
+}
+
+#[utoipa::path(
+    patch,
+    path = "/tokens/{token_id}",
+    operation_id = "admin_update_token",
+    tag = "admin",
+    summary = "Set or clear a token's own proxy rate limit",
+    description = "Audited as `admin_token_update`; every instance applies it from the token's next request.",
+    security(("bearer_jwt" = [])),
+    params(("token_id" = Uuid, Path, description = "The token's id")),
+    request_body = RateLimitPatch,
+    responses(
+        (status = 200, description = "The limit now in force", body = RateLimitSet),
+        (status = 400, response = problem::MalformedJson),
+        (status = 404, description = "`token_not_found`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = problem::PayloadTooLarge),
+        (status = 415, response = problem::UnsupportedMediaType),
+        problem::AdminRefusals,
+    )
+)]
+pub(super) async fn set_rate_limit(
+    state: web::Data<AppState>,
+    Superuser(admin): Superuser,
+    Client(ctx): Client,
+    token_id: web::Path<Uuid>,
+    body: web::Json<RateLimitPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let per_minute = parse_token_rate_limit(body.into_inner().rate_limit_per_minute)?;
+    let token = state
+        .admin
+        .set_token_rate_limit(&admin, TokenId(token_id.into_inner()), per_minute, &ctx)
+        .await?;
+    Ok(HttpResponse::Ok().json(RateLimitSet {
+        token_id: token.id.0,
+        rate_limit_per_minute: token.rate_limit_per_minute,
     }))
 }

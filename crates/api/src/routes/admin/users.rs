@@ -13,7 +13,6 @@ use crate::error::{ApiError, PROBLEM_JSON, Problem};
 use crate::extract::{Client, Superuser};
 use crate::money::parse_amount;
 use crate::openapi::problem;
-use crate::openapi::schemas;
 use crate::routes::currency::{EntryResponse, TransactionsQuery};
 use crate::routes::pagination::{CursorQuery, PageQuery, PagedResponse};
 use crate::routes::users::UserResponse;
@@ -62,11 +61,14 @@ pub(super) async fn list(
 #[schema(as = AdminUserPatch)]
 pub(super) struct PatchRequest {
     /// `false` deactivates: the user's JWTs and tokens stop working at once.
+    #[schema(nullable = false)]
     is_active: Option<bool>,
+    #[schema(nullable = false)]
     is_superuser: Option<bool>,
-    /// `"500.00"` or `500`, exact to the cent. The difference is written to
-    /// the ledger as an `adjustment`.
-    #[schema(value_type = Option<schemas::AmountInput>)]
+    /// `"500.00"` or `500`, exact to the cent, from 0 to
+    /// `currency.max_balance`. The difference is written to the ledger as an
+    /// `adjustment`.
+    #[schema(value_type = Value, nullable = false)]
     currency_balance: Option<Value>,
 }
 
