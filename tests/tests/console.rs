@@ -129,6 +129,11 @@ async fn an_operator_runs_the_gateway_from_the_console() {
     browser.wait_text("#stat-tokens", "3").await;
     browser.wait_text("main", "Top consumers").await;
     browser.wait_text("#jobs", "session_cleanup").await;
+    let overview = browser.text("main").await;
+    assert!(
+        overview.contains("bob@x.io") && !overview.contains("null"),
+        "the top consumers come from usage, and nothing absent prints: {overview}"
+    );
     browser.screenshot(&screenshot("overview")).await;
     let stored = browser
         .script("return [localStorage.length, document.cookie];", json!([]))

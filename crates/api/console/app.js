@@ -247,8 +247,10 @@ function drawLine(canvas, points) {
   ctx.stroke();
   ctx.fillText(String(max), 4, y(max) + 4);
   ctx.fillText("0", 4, y(0) + 4);
-  ctx.fillText(new Date(t0).toLocaleTimeString(), pad.left, height - 6);
-  const end = new Date(t1).toLocaleTimeString();
+  // Day and time: the ends of a 24 h chart share their time of day.
+  const stamp = (t) => new Date(t).toLocaleString([], { dateStyle: "short", timeStyle: "short" });
+  ctx.fillText(stamp(t0), pad.left, height - 6);
+  const end = stamp(t1);
   ctx.fillText(end, width - pad.right - ctx.measureText(end).width, height - 6);
   ctx.strokeStyle = "#1f5fbf";
   ctx.lineWidth = 1.5;
@@ -636,7 +638,8 @@ async function route() {
   main.removeAttribute("aria-busy");
   if (result === undefined) { main.replaceChildren(); return; }
   const [nodes, focus] = Array.isArray(result) && typeof result[1] === "function" ? result : [result, null];
-  main.replaceChildren(...[nodes].flat(Infinity));
+  // A page leaves out what it has nothing for (`null`), e.g. a usage note.
+  main.replaceChildren(...[nodes].flat(Infinity).filter((node) => node != null));
   main.dataset.page = name;
   if (focus) focus(); else main.focus();
 }
