@@ -358,6 +358,8 @@ start_gateway() {
     export ZENZEFI__SERVER__PUBLIC_URL="http://127.0.0.1:$GATEWAY_PORT"
     export ZENZEFI__UPSTREAM__URL="http://127.0.0.1:$UPSTREAM_PORT"
     export ZENZEFI__RATE_LIMIT__PROXY_PER_MINUTE="${BENCH_PROXY_PER_MINUTE:-1000000000}"
+    # wrk drives every connection with one token: let all of them be in flight.
+    export ZENZEFI__PROXY__MAX_IN_FLIGHT_PER_TOKEN=1000000
     case $profile in
       embedded | embedded-warn)
         export ZENZEFI__DATABASE__URL="sqlite://$dir/bench.db?mode=rwc"

@@ -190,7 +190,8 @@ run() {
   shift
   log "run '$name' ($CHECKS; max $MAX_EXAMPLES examples per operation, seed $SEED)"
   local status=0
-  "$ST" --config-file "$ROOT/scripts/schemathesis.toml" run "$BASE/openapi.json" \
+  PYTHONPATH="$ROOT/scripts${PYTHONPATH:+:$PYTHONPATH}" SCHEMATHESIS_HOOKS=schemathesis_hooks \
+    "$ST" --config-file "$ROOT/scripts/schemathesis.toml" run "$BASE/openapi.json" \
     --checks "$CHECKS" \
     --max-examples "$MAX_EXAMPLES" --workers "$WORKERS" --seed "$SEED" \
     --request-timeout 30 --no-color \

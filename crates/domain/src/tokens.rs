@@ -150,6 +150,31 @@ pub struct TokenService {
     entropy: Arc<dyn Entropy>,
     pricing: Pricing,
     limit: BalanceLimit,
+    turns: Turns,
+}
+
+/// Striped async locks over token hashes: readers of one hash wait for
+/// each other; readers of different hashes rarely do.
+struct Turns([futures::lock::Mutex<()>; Turns::STRIPES]);
+
+impl Turns {
+    const STRIPES: usize = 64;
+
+    fn of(&self, hash: &TokenHash) -> &futures::lock::Mutex<()> {
+        // Hex digits of a SHA-256: any two spread evenly.
+        let stripe = hash
+            .as_str()
+            .bytes()
+            .take(2)
+            .fold(0usize, |acc, b| acc * 16 + usize::from(b));
+        &self.0[stripe % Self::STRIPES]
+    }
+}
+
+impl Default for Turns {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| futures::lock::Mutex::new(())))
+    }
 }
 
 impl TokenService {
@@ -170,6 +195,7 @@ impl TokenService {
             entropy,
             pricing,
             limit,
+            turns: Turns::default(),
         }
     }
 
@@ -407,15 +433,9 @@ impl TokenService {
             }
         };
         if entry.is_none() {
-            entry = self.load(hash).await?;
-            if let (Some(found), true) = (&entry, may_fill) {
-                self.fill(found, now).await;
-            }
+            entry = self.read_through(hash, may_fill, now).await?;
         }
         let Some(entry) = entry else {
-            if let Err(err) = self.cache.remember_unknown(hash, UNKNOWN_TTL).await {
-                tracing::debug!(error = %err, "could not remember an unknown token");
-            }
             return Err(ValidateError::Invalid);
         };
         if !entry.token.is_usable(now) {
@@ -453,6 +473,41 @@ impl TokenService {
         };
         self.fill(&entry, now).await;
         Ok(entry.token)
+    }
+
+    /// A hash the cache could not answer, read from the database and
+    /// remembered. Readers of one hash take turns, and each turn asks the
+    /// cache again first: a flood of one unknown token costs one query, not
+    /// one per request in flight. An invalidated entry is never filled, so
+    /// its readers go without turns (a turn would only queue them).
+    async fn read_through(
+        &self,
+        hash: &TokenHash,
+        may_fill: bool,
+        now: OffsetDateTime,
+    ) -> Result<Option<CachedToken>, PortError> {
+        let _turn = if may_fill {
+            let turn = self.turns.of(hash).lock().await;
+            match self.cache.get(hash).await {
+                Ok(CacheLookup::Hit(entry)) => return Ok(Some(entry)),
+                Ok(CacheLookup::Unknown) => return Ok(None),
+                _ => {}
+            }
+            Some(turn)
+        } else {
+            None
+        };
+        let entry = self.load(hash).await?;
+        match &entry {
+            Some(found) if may_fill => self.fill(found, now).await,
+            Some(_) => {}
+            None => {
+                if let Err(err) = self.cache.remember_unknown(hash, UNKNOWN_TTL).await {
+                    tracing::debug!(error = %err, "could not remember an unknown token");
+                }
+            }
+        }
+        Ok(entry)
     }
 
     async fn load(&self, hash: &TokenHash) -> Result<Option<CachedToken>, PortError> {

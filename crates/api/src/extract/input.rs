@@ -2,6 +2,8 @@ use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadEr
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 
+use serde_json::Value;
+
 use crate::body_deadline;
 use crate::error::ApiError;
 
@@ -103,4 +105,13 @@ fn too_large() -> ApiError {
         "payload_too_large",
         format!("JSON bodies are limited to {JSON_LIMIT_BYTES} bytes"),
     )
+}
+
+/// An integer, as JSON Schema counts them: `24` and `24.0` alike.
+pub fn whole_number(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| {
+        let float = value.as_f64()?;
+        // Beyond ±2^53 a float is no exact count of hours; no price has one.
+        (float.fract() == 0.0 && float.abs() < 9_007_199_254_740_992.0).then_some(float as i64)
+    })
 }

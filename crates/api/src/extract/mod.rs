@@ -10,5 +10,5 @@ mod superuser;
 pub use client::{Client, client_ip, user_agent};
 pub use current_user::CurrentUser;
 pub use forwarded::Forwarding;
-pub use input::{json_config, path_config, payload_error, query_config, read_body};
+pub use input::{json_config, path_config, payload_error, query_config, read_body, whole_number};
 pub use superuser::{Superuser, require_superuser};

@@ -13,7 +13,7 @@ use zenzefi_domain::validation::ValidationErrors;
 
 use super::{Endpoint, no_store};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
-use crate::extract::{Client, CurrentUser};
+use crate::extract::{Client, CurrentUser, whole_number};
 use crate::metrics;
 use crate::openapi::problem;
 use crate::openapi::schemas;
@@ -169,15 +169,6 @@ async fn purchase(
             token: purchase.secret.expose().to_owned(),
             balance_after: purchase.balance_after.to_string(),
         }))
-}
-
-/// An integer, as JSON Schema counts them: `24` and `24.0` alike.
-fn whole_number(value: &Value) -> Option<i64> {
-    value.as_i64().or_else(|| {
-        let float = value.as_f64()?;
-        // Beyond ±2^53 a float is no exact count of hours; no price has one.
-        (float.fract() == 0.0 && float.abs() < 9_007_199_254_740_992.0).then_some(float as i64)
-    })
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -70,14 +70,20 @@ pub const MAX_TOKEN_RATE_LIMIT: u32 = 1_000_000;
 
 /// A per-token proxy limit as an admin asked for it: `None` restores the
 /// default; a value must be 1 to [`MAX_TOKEN_RATE_LIMIT`].
-pub fn parse_token_rate_limit(per_minute: Option<u32>) -> Result<Option<u32>, ValidationErrors> {
-    match per_minute {
-        Some(n) if !(1..=MAX_TOKEN_RATE_LIMIT).contains(&n) => Err(ValidationErrors::single(
-            "rate_limit_per_minute",
-            format!("must be null or between 1 and {MAX_TOKEN_RATE_LIMIT}"),
-        )),
-        valid => Ok(valid),
-    }
+pub fn parse_token_rate_limit(per_minute: Option<i64>) -> Result<Option<u32>, ValidationErrors> {
+    per_minute
+        .map(|n| {
+            u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_TOKEN_RATE_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ValidationErrors::single(
+                        "rate_limit_per_minute",
+                        format!("must be null or between 1 and {MAX_TOKEN_RATE_LIMIT}"),
+                    )
+                })
+        })
+        .transpose()
 }
 
 impl From<RevokeError> for AdminError {

@@ -11,11 +11,12 @@ use zenzefi_domain::user::UserId;
 
 use super::{Listing, OwnerFields, page_of};
 use crate::error::{ApiError, PROBLEM_JSON, Problem};
-use crate::extract::{Client, Superuser};
+use crate::extract::{Client, Superuser, whole_number};
 use crate::openapi::problem;
 use crate::routes::pagination::{CursorQuery, PageQuery, PagedResponse};
 use crate::routes::tokens::TokenResponse;
 use crate::state::AppState;
+use zenzefi_domain::validation::ValidationErrors;
 
 /// A token as its owner sees it (prefix only), plus whose it is.
 #[derive(Serialize, ToSchema)]
@@ -134,9 +135,10 @@ pub(super) async fn force_revoke(
 #[serde(deny_unknown_fields)]
 #[schema(as = AdminTokenPatch)]
 pub(super) struct RateLimitPatch {
-    /// Proxied requests per minute for this token alone.
-    #[schema(minimum = 1, maximum = 1_000_000)]
-    rate_limit_per_minute: Option<u32>,
+    /// Proxied requests per minute for this token alone (an integer as
+    /// JSON counts them: `60` and `60.0` alike).
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 1_000_000)]
+    rate_limit_per_minute: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -172,7 +174,13 @@ pub(super) async fn set_rate_limit(
     token_id: web::Path<Uuid>,
     body: web::Json<RateLimitPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let per_minute = parse_token_rate_limit(body.into_inner().rate_limit_per_minute)?;
+    let per_minute = match body.into_inner().rate_limit_per_minute {
+        None | Some(serde_json::Value::Null) => None,
+        Some(value) => Some(whole_number(&value).ok_or_else(|| {
+            ValidationErrors::single("rate_limit_per_minute", "must be an integer or null")
+        })?),
+    };
+    let per_minute = parse_token_rate_limit(per_minute)?;
     let token = state
         .admin
         .set_token_rate_limit(&admin, TokenId(token_id.into_inner()), per_minute, &ctx)
