@@ -12,7 +12,7 @@ const SESSIONS_REFRESH_MS = 5000;
 // The audit log's filter values; a test in console.rs holds them to the domain's.
 const AUDIT_ACTIONS = [
   "auth_register", "auth_login", "user_update", "token_purchase", "token_revoke",
-  "admin_force_revoke", "admin_user_update", "currency_deposit", "admin_session_terminate",
+  "admin_force_revoke", "admin_user_update", "admin_token_update", "currency_deposit", "admin_session_terminate",
   "session_device_conflict",
 ];
 const RESOURCE_TYPES = ["user", "access_token", "transaction", "proxy_session"];
