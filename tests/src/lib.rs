@@ -41,6 +41,18 @@ impl TestApp {
         Self::spawn_with(backend, |_| {}).await
     }
 
+    /// The embedded app proxying to the upstream at `url`, with the
+    /// settings adjusted further.
+    pub async fn forwarding_to(url: &str, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let url = url.to_owned();
+        Self::spawn_with(Backend::Embedded, move |s| {
+            s.upstream.url = url;
+            adjust(s);
+        })
+        .await
+        .expect("the embedded backend always runs")
+    }
+
     /// Like [`TestApp::spawn`], with the settings adjusted first.
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<Self> {
         install_crypto_provider();

@@ -8,18 +8,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zenzefi_tests::TestApp;
 use zenzefi_tests::upstream::FakeUpstream;
-use zenzefi_tests::{Backend, TestApp};
 
 /// The app with a 1 s body timeout, forwarding to `upstream`.
 async fn app(upstream: &FakeUpstream) -> TestApp {
-    let url = upstream.url.clone();
-    TestApp::spawn_with(Backend::Embedded, move |s| {
-        s.upstream.url = url;
-        s.server.client_body_timeout_secs = 1;
-    })
-    .await
-    .unwrap()
+    TestApp::forwarding_to(&upstream.url, |s| s.server.client_body_timeout_secs = 1).await
 }
 
 /// Sends `head` and the parts of `body`, 300 ms apart (then half-closes

@@ -353,6 +353,51 @@ async fn slow_and_stalled_upstreams_hold_up_only_their_own_request(backend: Back
     );
 }
 
+/// `upstream.pool_size`: a burst of quick requests waits for the pool's
+/// connections instead of opening one each, and slow ones past the pool's
+/// size are not held up by it.
+#[tokio::test]
+async fn bursts_reuse_the_pool_and_slow_requests_are_not_queued_behind_it() {
+    const BURST: u64 = 16;
+    let upstream = FakeUpstream::start().await;
+    let app = TestApp::forwarding_to(&upstream.url, |s| {
+        s.upstream.request_timeout_secs = 10;
+        s.upstream.pool_size = 2;
+    })
+    .await;
+    let (_, token) = app.token_holder("ann", "full").await;
+    let get = |path: &'static str| {
+        let request = app.proxied(Method::GET, path, &token);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+
+    let before = upstream.connections();
+    for _ in 0..3 {
+        futures::future::join_all((0..BURST).map(|_| get("echo/burst"))).await;
+    }
+    // The readiness probe has a client of its own and may open one more.
+    let opened = upstream.connections() - before;
+    // Without the pool's places each burst would open up to one per request.
+    assert!(
+        opened <= BURST / 2,
+        "3 bursts of {BURST} under a pool of 2 opened {opened} connections"
+    );
+
+    let started = std::time::Instant::now();
+    let answers = futures::future::join_all((0..6).map(|_| get("slow/1"))).await;
+    assert!(answers.iter().all(|a| a == "late"), "{answers:?}");
+    // Six one-second answers side by side, not two at a time.
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(1900),
+        "took {took:?}: queued behind the pool"
+    );
+}
+
 /// `https://` upstreams: trusted through `upstream.ca_cert`, refused (502)
 /// without it, accepted unverified with `upstream.insecure_skip_verify`.
 #[tokio::test]

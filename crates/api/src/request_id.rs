@@ -17,14 +17,29 @@ use crate::{metrics, readiness};
 
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The id of the current request, in the request's extensions.
+/// The id of the current request, in the request's extensions: the
+/// header value itself, so that passing it on copies nothing.
 #[derive(Debug, Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId(HeaderValue);
 
-fn acceptable(value: &HeaderValue) -> Option<String> {
-    let value = value.to_str().ok()?;
-    let sane = (1..=128).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic());
-    sane.then(|| value.to_owned())
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        // Only visible ASCII gets in (`acceptable`, or a UUID's text).
+        self.0.to_str().unwrap_or_default()
+    }
+}
+
+fn acceptable(value: &HeaderValue) -> Option<HeaderValue> {
+    let bytes = value.as_bytes();
+    let sane = (1..=128).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_graphic);
+    sane.then(|| value.clone())
+}
+
+/// A new id: a UUIDv7's text, written without `fmt`.
+fn generate() -> HeaderValue {
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let text = uuid::Uuid::now_v7().hyphenated().encode_lower(&mut text);
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 pub async fn observe(
@@ -35,11 +50,11 @@ pub async fn observe(
         .headers()
         .get(X_REQUEST_ID)
         .and_then(acceptable)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        .unwrap_or_else(generate);
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
         "request",
-        request_id = id.as_str(),
+        request_id = id.to_str().unwrap_or_default(),
         method = req.method().as_str()
     );
     let started = Instant::now();
@@ -50,9 +65,7 @@ pub async fn observe(
     metrics::count_response(&method, &outcome);
     let mut res = outcome?;
     readiness::observe_response(&res);
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(X_REQUEST_ID, value);
-    }
+    res.headers_mut().insert(X_REQUEST_ID, id);
     span.in_scope(|| {
         tracing::info!(
             route = metrics::route_label(res.request()).as_ref(),

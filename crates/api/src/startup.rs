@@ -86,7 +86,7 @@ impl Application {
         let recorder = metrics::recorder();
         infra.database.observe_queries(metrics::db_query);
         let auth = infra.auth_service(settings)?;
-        let upstream = Upstream::new(&settings.upstream)?;
+        let upstream = Upstream::new(&settings.upstream, None)?;
         let upstream_probe = UpstreamProbe::new(
             upstream.clone(),
             Duration::from_secs(settings.upstream.connect_timeout_secs.max(1)),
@@ -208,10 +208,14 @@ impl Application {
         // the runtime that opened it, so sharing one client across workers
         // would hop threads on every request.
         let workers = per_core_unless_set(settings.server.workers);
+        let per_worker = match settings.upstream.pool_size {
+            0 => None,
+            n => Some(n.div_ceil(workers)),
+        };
         let proxies = (0..workers)
             .map(|_| {
                 Ok(web::Data::new(Proxy {
-                    upstream: Upstream::new(&settings.upstream)?,
+                    upstream: Upstream::new(&settings.upstream, per_worker)?,
                     admission: admission.clone(),
                     in_flight: in_flight.clone(),
                 }))

@@ -8,7 +8,7 @@
 //! within `limit + max(1, limit / 10)`. Without a working sync (embedded
 //! default, Redis down) each instance enforces the limit on its own hits.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

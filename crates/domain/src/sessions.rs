@@ -4,7 +4,7 @@
 //! database at once. Counters gather in memory and reach the database in
 //! one batch per flush interval.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! tests). Another instance would not see them, so they are not valid
 //! behind a load balancer.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 

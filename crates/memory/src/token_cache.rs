@@ -2,7 +2,7 @@
 //! An invalidation is seen only by this process, so it is not valid behind
 //! a load balancer.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use metrics::{Counter, Histogram};
-use moka::sync::Cache;
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::CachedToken;
 use zenzefi_domain::proxy::DeviceId;
@@ -291,15 +290,19 @@ impl NearCache {
     }
 }
 
+/// Keys are ids and hashes the gateway made, not chosen by clients:
+/// foldhash, several times cheaper than SipHash, on every lookup.
+type Cache<K, V> = moka::sync::Cache<K, V, foldhash::fast::RandomState>;
+
 fn bounded<K, V>(capacity: u64, lifetime: Duration) -> Cache<K, V>
 where
     K: Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    Cache::builder()
+    moka::sync::Cache::builder()
         .max_capacity(capacity)
         .time_to_live(lifetime)
-        .build()
+        .build_with_hasher(foldhash::fast::RandomState::default())
 }
 
 /// Inserts first and checks second, so that an event or resubscription

@@ -28,7 +28,10 @@ fn request_context(req: &HttpRequest) -> RequestContext {
     RequestContext {
         ip: client_ip(req),
         user_agent: user_agent(req).map(str::to_owned),
-        request_id: req.extensions().get::<RequestId>().map(|id| id.0.clone()),
+        request_id: req
+            .extensions()
+            .get::<RequestId>()
+            .map(|id| id.as_str().to_owned()),
     }
 }
 

@@ -11,8 +11,8 @@ mod endpoint;
 mod gauges;
 mod http;
 
+use foldhash::HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 

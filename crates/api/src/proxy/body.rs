@@ -10,7 +10,6 @@ use std::time::Duration;
 use actix_web::error::PayloadError;
 use actix_web::web::{Bytes, Payload};
 use futures::{Stream, StreamExt};
-use http_body::Body;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
 use zenzefi_domain::admission::{ExchangeOutcome, ProxyAdmission};
@@ -160,38 +159,31 @@ impl Stream for Download {
                 "the token was revoked",
             ))));
         }
-        loop {
-            match Pin::new(&mut this.body).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    // Trailers have nowhere to go in an HTTP/1.1 response
-                    // with a declared length: only data crosses.
-                    let Ok(bytes) = frame.into_data() else {
-                        continue;
-                    };
-                    this.idle = None;
-                    this.report.bytes_out += bytes.len() as u64;
-                    return Poll::Ready(Some(Ok(bytes)));
-                }
-                Poll::Ready(Some(Err(err))) => {
-                    tracing::warn!(error = %err, "the upstream's response body failed");
-                    return Poll::Ready(Some(Err(std::io::Error::other(err))));
-                }
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => {
-                    let limit = this.idle_limit;
-                    let idle = this
-                        .idle
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-                    return match idle.as_mut().poll(cx) {
-                        Poll::Ready(()) => Poll::Ready(Some(Err({
-                            tracing::warn!("the upstream stopped sending its response body");
-                            std::io::Error::new(
-                                std::io::ErrorKind::TimedOut,
-                                "the upstream stopped sending its body",
-                            )
-                        }))),
-                        Poll::Pending => Poll::Pending,
-                    };
+        match this.body.poll_chunk(cx) {
+            Poll::Ready(Some(Ok(bytes))) => {
+                this.idle = None;
+                this.report.bytes_out += bytes.len() as u64;
+                Poll::Ready(Some(Ok(bytes)))
+            }
+            Poll::Ready(Some(Err(err))) => {
+                tracing::warn!(error = %err, "the upstream's response body failed");
+                Poll::Ready(Some(Err(err)))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => {
+                let limit = this.idle_limit;
+                let idle = this
+                    .idle
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+                match idle.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err({
+                        tracing::warn!("the upstream stopped sending its response body");
+                        std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the upstream stopped sending its body",
+                        )
+                    }))),
+                    Poll::Pending => Poll::Pending,
                 }
             }
         }

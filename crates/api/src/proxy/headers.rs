@@ -17,8 +17,8 @@ const HOP_BY_HOP: [&str; 9] = [
 pub const ACCESS_TOKEN: &str = "x-access-token";
 pub const DEVICE_ID: &str = "x-device-id";
 
-/// Names looked up on every request, parsed once: actix's (`http` 0.2) on
-/// the client's side, hyper's (`http` 1) on the upstream's.
+/// Names looked up on every request, parsed once (the client's side) or
+/// written as they are (the upstream's).
 pub mod names {
     pub mod client {
         use actix_web::http::header::HeaderName;
@@ -28,12 +28,10 @@ pub mod names {
     }
 
     pub mod upstream {
-        use http::HeaderName;
-
-        pub const FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-        pub const FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-        pub const FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-        pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+        pub const FORWARDED_FOR: &str = "x-forwarded-for";
+        pub const FORWARDED_PROTO: &str = "x-forwarded-proto";
+        pub const FORWARDED_HOST: &str = "x-forwarded-host";
+        pub const REQUEST_ID: &str = "x-request-id";
     }
 }
 
@@ -47,18 +45,11 @@ pub fn connection_named<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<Strin
         .collect()
 }
 
-/// The end-to-end headers of a message given as `(name, value)` pairs with
-/// lowercase names: not hop-by-hop, not named by `Connection` (`named`),
-/// not in `also_drop`. Works on both HTTP stacks (actix's and the
-/// client's), which use different versions of the `http` types.
-pub fn end_to_end<'a>(
-    headers: impl Iterator<Item = (&'a str, &'a [u8])> + 'a,
-    named: Vec<String>,
-    also_drop: &'a [&'a str],
-) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-    headers.filter(move |(name, _)| {
-        !HOP_BY_HOP.contains(name) && !also_drop.contains(name) && !named.iter().any(|n| n == name)
-    })
+/// Whether a header (lowercase `name`) of a message is end-to-end: not
+/// hop-by-hop, not named by the message's `Connection` (`named`), not in
+/// `also_drop`.
+pub fn is_end_to_end(name: &str, named: &[String], also_drop: &[&str]) -> bool {
+    !HOP_BY_HOP.contains(&name) && !also_drop.contains(&name) && !named.iter().any(|n| n == name)
 }
 
 /// Request headers the gateway replaces or consumes. `Forwarded` and
@@ -101,7 +92,9 @@ mod tests {
                 .filter(|(name, _)| *name == "connection")
                 .map(|(_, value)| *value),
         );
-        let kept: Vec<_> = end_to_end(headers.iter().copied(), named, &REQUEST_DROPS)
+        let kept: Vec<_> = headers
+            .iter()
+            .filter(|(name, _)| is_end_to_end(name, &named, &REQUEST_DROPS))
             .map(|(n, v)| format!("{n}: {}", String::from_utf8_lossy(v)))
             .collect();
         assert_eq!(

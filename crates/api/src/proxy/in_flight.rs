@@ -5,7 +5,7 @@
 //! deactivations pushed from every instance, so a revoked token's downloads
 //! end within a second without any per-request I/O.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -108,7 +108,7 @@ impl InFlight {
             let mut tokens = self.lock();
             let entry = tokens.entry(token.id).or_insert_with(|| TokenFlights {
                 hash: token.token_hash.clone(),
-                flights: HashMap::new(),
+                flights: HashMap::default(),
             });
             if entry.flights.len() >= self.per_token {
                 drop(tokens);

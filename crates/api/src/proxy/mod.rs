@@ -17,17 +17,15 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::{BodyStream, SizedStream};
 use actix_web::http::header;
+use actix_web::http::header::HeaderValue;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
-use http::Response;
-use http::header::{HeaderName, HeaderValue};
-use http_body::Body;
 use zenzefi_domain::admission::{Admitted, ProxyAdmission, ProxyRequest, Refusal};
 use zenzefi_domain::proxy::ProxyPath;
 
 use self::body::{Download, ExchangeReport, upload};
 use self::errors::ProxyError;
-use self::headers::{REQUEST_DROPS, RESPONSE_DROPS, connection_named, end_to_end, names};
+use self::headers::{REQUEST_DROPS, RESPONSE_DROPS, connection_named, is_end_to_end, names};
 pub use self::in_flight::InFlight;
 use crate::error::ApiError;
 use crate::extract::{Forwarding, client_ip, payload_error, user_agent};
@@ -35,7 +33,7 @@ use crate::metrics;
 use crate::rate_limit::{Policy, insert_headers};
 use crate::request_id::RequestId;
 use crate::state::AppState;
-use crate::upstream::{OutgoingBody, ResponseBody, Upstream};
+use crate::upstream::{OutgoingBody, RequestHead, Response, Upstream};
 
 pub const PREFIX: &str = "/api/v1/proxy/";
 
@@ -129,7 +127,7 @@ async fn forward_checked(
     } = admitted;
     let flight = proxy.in_flight.enter(&token).map_err(ProxyError::from)?;
     let upstream = &proxy.upstream;
-    let request = upstream_request(&req, upstream, &path, &state.forwarding)?;
+    let head = upstream_head(&req, upstream, &path, &state.forwarding)?;
     let mut report = ExchangeReport::new(proxy.admission.clone(), exchange, session, flight);
     let (body, upload_fault) = if has_body(&req) {
         let (body, fault) = upload(payload, &report);
@@ -137,10 +135,9 @@ async fn forward_checked(
     } else {
         (OutgoingBody::Empty, None)
     };
-    let request = request.map(|()| body);
 
     let sent = {
-        let send = upstream.send(request, upstream.request_timeout);
+        let send = upstream.send(head, body, upstream.request_timeout);
         futures::pin_mut!(send);
         // A token revoked while the upstream thinks is refused like any other.
         std::future::poll_fn(|cx| match report.poll_cut(cx) {
@@ -151,7 +148,7 @@ async fn forward_checked(
     };
     let latency = started.elapsed();
     let mut failure = None;
-    let answered: Result<Response<ResponseBody>, ApiError> = match sent {
+    let answered: Result<Response, ApiError> = match sent {
         None => Err(Refusal::InvalidToken.into()),
         // The upload failing is what made the exchange fail.
         Some(Err(_)) if let Some(fault) = upload_fault.as_ref().and_then(|f| f.get()) => {
@@ -170,7 +167,7 @@ async fn forward_checked(
             .map_err(ApiError::from),
     };
     let status = match &answered {
-        Ok(response) => response.status().as_u16(),
+        Ok(response) => response.status,
         Err(err) => err.status_code().as_u16(),
     };
     report.answered(status, failure);
@@ -188,51 +185,39 @@ async fn forward_checked(
 }
 
 /// The request line and headers for the upstream: the client's end-to-end
-/// headers (actix and hyper use different versions of the `http` types,
-/// hence the conversion), then `X-Forwarded-*` and our request id.
-fn upstream_request(
+/// headers, then `X-Forwarded-*` and our request id. A chunked upload is
+/// forwarded chunked, and then any `Content-Length` beside it is not: two
+/// framings could be read two ways (request smuggling).
+fn upstream_head(
     req: &HttpRequest,
     upstream: &Upstream,
     path: &ProxyPath,
     forwarding: &Forwarding,
-) -> Result<http::Request<()>, ProxyError> {
-    let method = http::Method::from_bytes(req.method().as_str().as_bytes())
-        .map_err(|_| ProxyError::MethodNotForwarded)?;
-    let uri = upstream
-        .uri_for(path.as_str(), req.uri().query())
-        // Only if http 1's URI grammar ever refused what actix's accepted.
-        .map_err(|_| ProxyError::UnforwardableTarget)?;
-    let mut request = http::Request::new(());
-    *request.method_mut() = method;
-    *request.uri_mut() = uri;
-    let headers = request.headers_mut();
-    let incoming = req
-        .headers()
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()));
-    let named = connection_named(
-        req.headers()
-            .get_all(header::CONNECTION)
-            .map(|v| v.as_bytes()),
-    );
-    for (name, value) in end_to_end(incoming, named, &REQUEST_DROPS) {
-        // Both came out of actix's parser, so both are valid here too.
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(value),
-        ) {
-            headers.append(name, value);
+) -> Result<RequestHead, ProxyError> {
+    let mut head = upstream
+        .request(req.method().as_str(), path.as_str(), req.uri().query())
+        .ok_or(ProxyError::UnforwardableTarget)?;
+    let headers = req.headers();
+    let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+    let named = connection_named(headers.get_all(header::CONNECTION).map(|v| v.as_bytes()));
+    for (name, value) in headers.iter() {
+        let name = name.as_str();
+        if is_end_to_end(name, &named, &REQUEST_DROPS) && !(chunked && name == "content-length") {
+            head.header(name, value.as_bytes());
         }
     }
-    forwarded_headers(req, forwarding, headers);
-    Ok(request)
+    forwarded_headers(req, forwarding, &mut head);
+    if has_body(req) {
+        head.with_body(!chunked);
+    }
+    Ok(head)
 }
 
 /// `X-Forwarded-*` as a reverse proxy sets them, and our request id: the
 /// addresses the gateway vouches for (client first, the peer last), and the
 /// scheme and host a trusted proxy reported or else `server.public_url`'s,
 /// never an untrusted client's `Host` or request line.
-fn forwarded_headers(req: &HttpRequest, forwarding: &Forwarding, headers: &mut http::HeaderMap) {
+fn forwarded_headers(req: &HttpRequest, forwarding: &Forwarding, head: &mut RequestHead) {
     let mut forwarded_for = String::new();
     for ip in forwarding.chain(req) {
         if !forwarded_for.is_empty() {
@@ -247,16 +232,12 @@ fn forwarded_headers(req: &HttpRequest, forwarding: &Forwarding, headers: &mut h
         (names::upstream::FORWARDED_FOR, forwarded_for.as_str()),
     ];
     for (name, value) in pairs {
-        if let Ok(value) = HeaderValue::from_str(value)
-            && !value.is_empty()
-        {
-            headers.insert(name, value);
+        if !value.is_empty() && HeaderValue::from_str(value).is_ok() {
+            head.header(name, value.as_bytes());
         }
     }
-    if let Some(id) = req.extensions().get::<RequestId>()
-        && let Ok(value) = HeaderValue::from_str(&id.0)
-    {
-        headers.insert(names::upstream::REQUEST_ID, value);
+    if let Some(id) = req.extensions().get::<RequestId>() {
+        head.header(names::upstream::REQUEST_ID, id.as_str().as_bytes());
     }
 }
 
@@ -301,41 +282,35 @@ fn content_length(value: Option<&[u8]>) -> Option<u64> {
 /// writes `Content-Length` from the body it is given, so the answer to a
 /// HEAD (no body) declares the length the upstream's header announced.
 fn relay(
-    response: Response<ResponseBody>,
+    response: Response,
     report: ExchangeReport,
     idle_limit: Duration,
     head_request: bool,
 ) -> HttpResponse {
-    let (head, body) = response.into_parts();
-    let status = StatusCode::from_u16(head.status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut relayed = HttpResponse::build(status);
-    let headers = head
-        .headers
-        .iter()
-        .map(|(name, value)| (name.as_str(), value.as_bytes()));
-    let named = connection_named(
-        head.headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .map(|v| v.as_bytes()),
-    );
-    for (name, value) in end_to_end(headers, named, &RESPONSE_DROPS) {
-        relayed.append_header((name, value));
-    }
+    let Response {
+        status,
+        headers,
+        body,
+    } = response;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let length = if head_request {
-        content_length(
-            head.headers
-                .get(http::header::CONTENT_LENGTH)
-                .map(|v| v.as_bytes()),
-        )
+        content_length(headers.get(header::CONTENT_LENGTH).map(|v| v.as_bytes()))
     } else {
-        body.size_hint().exact()
+        body.exact_len()
     };
+    let named = connection_named(headers.get_all(header::CONNECTION).map(|v| v.as_bytes()));
     let body = Download::new(body, report, idle_limit);
-    match length {
-        Some(length) => relayed.body(SizedStream::new(length, body)),
-        None => relayed.body(BodyStream::new(body)),
+    let mut relayed = match length {
+        Some(length) => HttpResponse::build(status).body(SizedStream::new(length, body)),
+        None => HttpResponse::build(status).body(BodyStream::new(body)),
+    };
+    let kept = relayed.headers_mut();
+    for (name, value) in headers {
+        if is_end_to_end(name.as_str(), &named, &RESPONSE_DROPS) {
+            kept.append(name, value);
+        }
     }
+    relayed
 }
 
 #[cfg(test)]

@@ -1,24 +1,30 @@
 //! The Zenzefi server behind the gateway: keep-alive HTTP/1.1 connections
-//! (hyper; rustls for `https://` upstreams), used by the proxy and the
-//! health probe.
+//! (rustls for `https://` upstreams) spoken to by a small client of our own
+//! (`wire`, `connection`), used by the proxy and the health probe. Each
+//! exchange runs inside the task of the request that makes it: hyper's
+//! client spends a task, a channel and a header-map conversion per request
+//! on what this does inline.
 
+mod connection;
 mod outgoing;
 mod pool;
 mod probe;
 mod tls;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HOST, HeaderValue};
-use http::uri::{PathAndQuery, Scheme};
-use http::{Request, Response, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
+use actix_web::http::Uri;
+use actix_web::http::uri::Scheme;
+use rustls::pki_types::ServerName;
 use zenzefi_bootstrap::{UpstreamSettings, redacted_url};
 
-use self::pool::{BoxError, Dialer, Pool};
+use self::connection::{Dialer, Endpoint, ExchangeError};
+use self::pool::Pool;
 
-pub use self::pool::ResponseBody;
+pub use self::pool::{Response, ResponseBody};
+pub use self::wire::RequestHead;
 
 pub use outgoing::OutgoingBody;
 pub use probe::UpstreamProbe;
@@ -38,8 +44,8 @@ pub enum UpstreamConfigError {
 pub enum UpstreamError {
     #[error("the upstream did not answer in time")]
     Timeout,
-    #[error("the upstream is unreachable: {}", error_chain(.0.as_ref()))]
-    Unavailable(BoxError),
+    #[error("the upstream is unreachable: {0}")]
+    Unavailable(ExchangeError),
 }
 
 /// Where and how requests reach the upstream. Clones share the connections.
@@ -47,121 +53,98 @@ pub enum UpstreamError {
 pub struct Upstream {
     pool: Arc<Pool>,
     /// `Host` of every request: the authority of `upstream.url`.
-    host: HeaderValue,
+    host: Arc<str>,
     /// The path of `upstream.url` without a trailing slash ("" for none).
-    base_path: String,
+    base_path: Arc<str>,
     /// Longest wait for the upstream's response head, and between two
     /// chunks of its body; the transfer as a whole may take as long as it needs.
     pub request_timeout: Duration,
 }
 
 impl Upstream {
-    pub fn new(settings: &UpstreamSettings) -> Result<Self, UpstreamConfigError> {
+    /// A client with its own connections; `pool_size` as [`Pool::new`].
+    pub fn new(
+        settings: &UpstreamSettings,
+        pool_size: Option<usize>,
+    ) -> Result<Self, UpstreamConfigError> {
         let invalid = || UpstreamConfigError::Url(redacted_url(&settings.url));
         let url: Uri = settings.url.parse().map_err(|_| invalid())?;
-        let scheme = url
-            .scheme()
-            .filter(|s| **s == Scheme::HTTP || **s == Scheme::HTTPS)
-            .ok_or_else(invalid)?
-            .clone();
-        let authority = url.authority().ok_or_else(invalid)?.clone();
-        if url.query().is_some() || authority.as_str().contains('@') {
+        let https = match url.scheme() {
+            Some(s) if *s == Scheme::HTTPS => true,
+            Some(s) if *s == Scheme::HTTP => false,
+            _ => return Err(invalid()),
+        };
+        let authority = url.authority().ok_or_else(invalid)?;
+        if url.query().is_some()
+            || authority.as_str().contains('@')
+            || !wire::forwardable(authority.as_str())
+        {
             return Err(invalid());
         }
-        let host = HeaderValue::from_str(authority.as_str()).map_err(|_| invalid())?;
-        let origin = Uri::builder()
-            .scheme(scheme)
-            .authority(authority)
-            .path_and_query("/")
-            .build()
-            .map_err(|_| invalid())?;
-
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(settings.connect_timeout_secs)));
-        let dialer = if url.scheme() == Some(&Scheme::HTTPS) {
-            Dialer::Tls(
-                hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(tls::client_config(settings)?)
-                    .https_only()
-                    .enable_http1()
-                    .wrap_connector(http),
-            )
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let dialer = if https {
+            Dialer::Tls {
+                connector: connection::tls_connector(tls::client_config(settings)?),
+                name: ServerName::try_from(host.to_owned()).map_err(|_| invalid())?,
+            }
         } else {
             if !settings.ca_cert.is_empty() || settings.insecure_skip_verify {
                 tracing::warn!(
                     "upstream.ca_cert and upstream.insecure_skip_verify have no effect on an http:// upstream"
                 );
             }
-            Dialer::Plain(http)
+            Dialer::Plain
+        };
+        let endpoint = Endpoint {
+            host: host.to_owned(),
+            port,
+            dialer,
+            connect_timeout: Duration::from_secs(settings.connect_timeout_secs),
         };
         Ok(Self {
-            pool: Arc::new(Pool::new(dialer, origin)),
-            host,
-            base_path: url.path().trim_end_matches('/').to_owned(),
+            pool: Arc::new(Pool::new(endpoint, pool_size)),
+            host: authority.as_str().into(),
+            base_path: url.path().trim_end_matches('/').into(),
             request_timeout: Duration::from_secs(settings.request_timeout_secs),
         })
     }
 
-    /// The upstream's origin-form URI for `/path?query` (both already
-    /// checked by the caller), under the path of `upstream.url`.
-    pub fn uri_for(&self, path: &str, query: Option<&str>) -> Result<Uri, http::Error> {
-        let query_len = query.map_or(0, |q| q.len() + 1);
-        let mut target = String::with_capacity(self.base_path.len() + 1 + path.len() + query_len);
-        target.push_str(&self.base_path);
-        target.push('/');
-        target.push_str(path);
-        if let Some(query) = query {
-            target.push('?');
-            target.push_str(query);
+    /// The head of a request for `/path?query` under the path of
+    /// `upstream.url`; `None` when either holds a space or a control character.
+    pub fn request(&self, method: &str, path: &str, query: Option<&str>) -> Option<RequestHead> {
+        let query = query.unwrap_or_default();
+        if !wire::forwardable(path) || !wire::forwardable(query) {
+            return None;
         }
-        Ok(Uri::from(PathAndQuery::try_from(target)?))
+        let mark = if query.is_empty() { "" } else { "?" };
+        Some(RequestHead::new(
+            method,
+            &[&self.base_path, "/", path, mark, query],
+            self.host.as_bytes(),
+        ))
     }
 
-    /// Sends `request` with the upstream's `Host` and waits at most
-    /// `timeout` for the response head (connecting included).
+    /// Sends the request and waits at most `timeout` for the response head
+    /// (connecting included).
     pub async fn send(
         &self,
-        mut request: Request<OutgoingBody>,
+        head: RequestHead,
+        body: OutgoingBody,
         timeout: Duration,
-    ) -> Result<Response<ResponseBody>, UpstreamError> {
-        request.headers_mut().insert(HOST, self.host.clone());
-        match tokio::time::timeout(timeout, self.pool.send(request)).await {
+    ) -> Result<Response, UpstreamError> {
+        match tokio::time::timeout(timeout, self.pool.send(head, body)).await {
             Err(_) => Err(UpstreamError::Timeout),
-            Ok(Err(err)) if timed_out(err.as_ref()) => Err(UpstreamError::Timeout),
+            Ok(Err(ExchangeError::Io(err))) if err.kind() == std::io::ErrorKind::TimedOut => {
+                Err(UpstreamError::Timeout)
+            }
             Ok(Err(err)) => Err(UpstreamError::Unavailable(err)),
             Ok(Ok(response)) => Ok(response),
         }
     }
-}
-
-/// A connect that ran out of `upstream.connect_timeout_secs` is a timeout.
-fn timed_out(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(err);
-    while let Some(err) = cause {
-        if err
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        cause = err.source();
-    }
-    false
-}
-
-/// An error with its causes ("tcp connect error: Connection refused
-/// (os error 111)"), for the log.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(err) = cause {
-        text.push_str(": ");
-        text.push_str(&err.to_string());
-        cause = err.source();
-    }
-    text
 }
 
 #[cfg(test)]
@@ -174,7 +157,7 @@ mod tests {
     fn an_upstream_url_with_credentials_is_refused_without_printing_them() {
         let mut settings = Settings::defaults().upstream;
         settings.url = "http://admin:s3cret@up.example:8080".into();
-        let Err(err) = Upstream::new(&settings) else {
+        let Err(err) = Upstream::new(&settings, None) else {
             panic!("credentials in upstream.url were accepted");
         };
         let shown = err.to_string();

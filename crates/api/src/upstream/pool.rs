@@ -1,138 +1,150 @@
 //! Keep-alive HTTP/1.1 connections to the one upstream.
 //!
 //! There is a single origin, so the pool is a plain stack of idle
-//! connections, not a map keyed by scheme and host (hyper-util's generic
-//! pool hashes that key twice per request). A connection is lent to one
-//! exchange and comes back when its response body has been read to the end;
-//! so taking one costs a pop whatever the number of requests in flight
-//! (scanning every connection for a free one cost more than the rest of the
-//! proxy at 1 000 connections). A body dropped before its end closes its
-//! connection: hyper cannot reuse one with unread bytes.
+//! connections. A connection is lent to one exchange and comes back when
+//! its response body has been read to the end, so taking one costs a pop
+//! whatever the number of requests in flight. A body dropped before its end
+//! closes its connection: the unread rest would garble the next answer.
 
-use std::pin::Pin;
+use std::io;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+use actix_web::http::header::HeaderMap;
 use actix_web::web::Bytes;
-use http::{Request, Response, Uri};
-use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::client::conn::TrySendError;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use tower_service::Service;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::OutgoingBody;
-
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use super::connection::{Connection, Endpoint, ExchangeError};
+use super::outgoing::OutgoingBody;
+use super::wire::{Chunked, Decoded, Framing, RequestHead, Upload};
 
 /// Idle connections kept beyond this many are closed instead.
 const MAX_IDLE: usize = 1024;
 /// A connection unused this long is closed rather than reused: upstreams
 /// close idle keep-alive connections on their own schedule (nginx: 75 s).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How a new connection is opened: TCP, or TCP then TLS. A plain `http://`
-/// upstream needs no TLS configuration at all (nor the system's CA store).
-pub enum Dialer {
-    Plain(HttpConnector),
-    Tls(HttpsConnector<HttpConnector>),
-}
+/// How long a request waits for one of `upstream.pool_size` connections
+/// to come free before it opens one more: long enough for a busy pool of
+/// quick exchanges, short enough that long downloads never queue others.
+const PATIENCE: Duration = Duration::from_millis(50);
 
 pub struct Pool {
-    dialer: Dialer,
-    /// `scheme://authority` of the upstream: what the dialer dials.
-    origin: Uri,
+    endpoint: Endpoint,
+    /// Places for connections in use (`upstream.pool_size`): a request
+    /// waits a moment for one before it takes or opens a connection, so a
+    /// burst reuses the pool rather than growing it by one connection per
+    /// request in flight.
+    places: Option<Arc<Semaphore>>,
     /// Connections with no exchange, most recently used last.
     idle: Mutex<Vec<Idle>>,
 }
 
 struct Idle {
-    sender: SendRequest<OutgoingBody>,
+    connection: Connection,
     since: Instant,
 }
 
+/// The upstream's answer: its head, and its body still on the wire.
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: ResponseBody,
+}
+
 impl Pool {
-    pub fn new(dialer: Dialer, origin: Uri) -> Self {
+    /// `size`: connections in use that requests wait for rather than open
+    /// more; `None` to open one whenever none is idle.
+    pub fn new(endpoint: Endpoint, size: Option<usize>) -> Self {
         Self {
-            dialer,
-            origin,
+            endpoint,
+            places: size.map(|n| Arc::new(Semaphore::new(n.max(1)))),
             idle: Mutex::new(Vec::new()),
         }
     }
 
-    /// Sends `request` (origin-form URI, `Host` set) on an idle connection,
-    /// or on a new one. A request that an idle connection gave back unsent
-    /// (it was closing) is retried once on a new one.
+    /// Sends the request on an idle connection, or on a new one. A request
+    /// that met a reused connection already closed by the upstream is sent
+    /// again on a new one when that is safe: idempotent and without a body
+    /// (nginx's rule for `proxy_next_upstream error`).
     pub async fn send(
         self: &Arc<Self>,
-        request: Request<OutgoingBody>,
-    ) -> Result<Response<ResponseBody>, BoxError> {
-        let request = match self.take_idle() {
-            Some(mut sender) => match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.lend(response, sender)),
-                Err(failed) => Self::unsent(failed)?,
-            },
-            None => request,
-        };
-        let mut sender = self.connect().await?;
-        let response = sender.send_request(request).await?;
-        Ok(self.lend(response, sender))
+        head: RequestHead,
+        mut body: OutgoingBody,
+    ) -> Result<Response, ExchangeError> {
+        let (bytes, upload, idempotent, head_request) = head.finish();
+        let may_retry = idempotent && upload == Upload::None;
+        let permit = self.place().await;
+        if let Some(mut connection) = self.take_idle() {
+            match connection
+                .exchange(&bytes, upload, &mut body, head_request)
+                .await
+            {
+                Ok((head, sent)) => return Ok(self.lend(connection, head, sent, permit)),
+                Err(err) if may_retry && err.closed() => {}
+                Err(err) => return Err(err),
+            }
+        }
+        let mut connection = self.endpoint.connect().await?;
+        let (head, sent) = connection
+            .exchange(&bytes, upload, &mut body, head_request)
+            .await?;
+        Ok(self.lend(connection, head, sent, permit))
     }
 
-    /// The request a closing connection gave back, or the error.
-    fn unsent(
-        mut failed: TrySendError<Request<OutgoingBody>>,
-    ) -> Result<Request<OutgoingBody>, BoxError> {
-        failed
-            .take_message()
-            .ok_or_else(|| failed.into_error().into())
-    }
-
-    /// The response, its body carrying the connection home.
+    /// The response, its body carrying the connection home if the
+    /// connection can carry another request.
     fn lend(
         self: &Arc<Self>,
-        response: Response<Incoming>,
-        sender: SendRequest<OutgoingBody>,
-    ) -> Response<ResponseBody> {
-        response.map(|body| ResponseBody {
-            body,
-            lent: Some((self.clone(), sender)),
-        })
+        connection: Connection,
+        head: super::wire::ResponseHead,
+        sent: bool,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Response {
+        let home = (head.keep_alive && sent).then(|| self.clone());
+        Response {
+            status: head.status,
+            headers: head.headers,
+            body: ResponseBody::new(connection, head.framing, home, permit),
+        }
     }
 
-    /// The most recently used idle connection ready for a request; closed
-    /// and stale ones are dropped on the way. One whose exchange has not
-    /// quite settled (its upload still running) stays for later.
-    fn take_idle(&self) -> Option<SendRequest<OutgoingBody>> {
+    /// A place in the pool, waiting for one at most [`PATIENCE`]; `None`
+    /// past it (the request goes beyond the pool's size) or with no size.
+    async fn place(&self) -> Option<OwnedSemaphorePermit> {
+        let places = self.places.as_ref()?;
+        if let Ok(permit) = places.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        // The semaphore is never closed: acquiring can only wait.
+        tokio::time::timeout(PATIENCE, places.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// The most recently used idle connection; stale ones, and ones the
+    /// upstream closed meanwhile, are dropped on the way.
+    fn take_idle(&self) -> Option<Connection> {
         let now = Instant::now();
         let mut idle = self.idle();
-        let mut settling = Vec::new();
-        let mut found = None;
-        while let Some(candidate) = idle.pop() {
-            if candidate.sender.is_closed() || now - candidate.since > IDLE_TIMEOUT {
-                continue;
+        while let Some(mut candidate) = idle.pop() {
+            if now - candidate.since <= IDLE_TIMEOUT && candidate.connection.is_quiet() {
+                return Some(candidate.connection);
             }
-            if candidate.sender.is_ready() {
-                found = Some(candidate.sender);
-                break;
-            }
-            settling.push(candidate);
         }
-        idle.extend(settling.into_iter().rev());
-        found
+        None
     }
 
-    fn give_back(&self, sender: SendRequest<OutgoingBody>) {
-        if sender.is_closed() {
+    fn give_back(&self, connection: Connection) {
+        // Bytes past the end of the answer: the connection is out of step.
+        if !connection.buf.is_empty() {
             return;
         }
         let mut idle = self.idle();
         if idle.len() < MAX_IDLE {
             idle.push(Idle {
-                sender,
+                connection,
                 since: Instant::now(),
             });
         }
@@ -144,84 +156,127 @@ impl Pool {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
 
-    /// A new connection, driven by its own task.
-    async fn connect(&self) -> Result<SendRequest<OutgoingBody>, BoxError> {
-        match &self.dialer {
-            Dialer::Plain(connector) => open(connector.clone(), self.origin.clone()).await,
-            Dialer::Tls(connector) => open(connector.clone(), self.origin.clone()).await,
-        }
-    }
+/// Where a response body stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Length(u64),
+    Chunked(Chunked),
+    UntilClose,
+    Done,
 }
 
 /// An upstream response body; the connection it came on goes back to the
 /// pool once the body has been read to its end.
 pub struct ResponseBody {
-    body: Incoming,
-    lent: Option<(Arc<Pool>, SendRequest<OutgoingBody>)>,
+    connection: Option<Connection>,
+    state: State,
+    /// The pool, when the connection may carry another request.
+    home: Option<Arc<Pool>>,
+    /// The connection's place in the pool, given up with the connection.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl ResponseBody {
-    fn return_connection(&mut self) {
-        if let Some((pool, sender)) = self.lent.take() {
-            pool.give_back(sender);
+    fn new(
+        connection: Connection,
+        framing: Framing,
+        home: Option<Arc<Pool>>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Self {
+        let mut body = Self {
+            connection: Some(connection),
+            state: match framing {
+                Framing::Empty => State::Length(0),
+                Framing::Length(n) => State::Length(n),
+                Framing::Chunked => State::Chunked(Chunked::Size),
+                Framing::UntilClose => State::UntilClose,
+            },
+            home,
+            permit,
+        };
+        if body.state == State::Length(0) {
+            // Nothing to read: the connection is free at once.
+            body.finish();
+        }
+        body
+    }
+
+    /// The body's length, when the upstream declared it (before reading).
+    pub fn exact_len(&self) -> Option<u64> {
+        match self.state {
+            State::Length(n) => Some(n),
+            State::Done => Some(0),
+            State::Chunked(_) | State::UntilClose => None,
         }
     }
-}
 
-impl Body for ResponseBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.return_connection(),
-            // A connection that failed mid-body is not reused.
-            Poll::Ready(Some(Err(_))) => this.lent = None,
-            _ => {}
+    /// The next piece of the body; `None` at its end.
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        loop {
+            let Some(connection) = self.connection.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let buf = &mut connection.buf;
+            match &mut self.state {
+                State::Done => return Poll::Ready(None),
+                State::Length(left) if !buf.is_empty() => {
+                    let n = usize::try_from(*left).unwrap_or(usize::MAX).min(buf.len());
+                    *left -= n as u64;
+                    let data = buf.split_to(n).freeze();
+                    if *left == 0 {
+                        self.finish();
+                    }
+                    return Poll::Ready(Some(Ok(data)));
+                }
+                State::UntilClose if !buf.is_empty() => {
+                    return Poll::Ready(Some(Ok(buf.split().freeze())));
+                }
+                State::Chunked(decoder) => match decoder.decode(buf) {
+                    Ok(Decoded::Data(data)) => return Poll::Ready(Some(Ok(data))),
+                    Ok(Decoded::End) => {
+                        self.finish();
+                        return Poll::Ready(None);
+                    }
+                    Ok(Decoded::NeedMore) => {}
+                    Err(malformed) => {
+                        return self.fail(io::Error::new(io::ErrorKind::InvalidData, malformed));
+                    }
+                },
+                State::Length(_) | State::UntilClose => {}
+            }
+            match ready!(connection.poll_fill(cx)) {
+                Ok(0) if self.state == State::UntilClose => {
+                    self.finish();
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    return self.fail(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the upstream closed the connection inside the body",
+                    ));
+                }
+                Ok(_) => {}
+                Err(err) => return self.fail(err),
+            }
         }
-        polled
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for ResponseBody {
-    fn drop(&mut self) {
-        // A body with nothing left (a HEAD or 204 answer never polled)
-        // leaves its connection reusable too.
-        if self.body.is_end_stream() {
-            self.return_connection();
+    fn finish(&mut self) {
+        self.state = State::Done;
+        if let (Some(connection), Some(pool)) = (self.connection.take(), self.home.take()) {
+            pool.give_back(connection);
         }
+        self.connection = None;
+        self.permit = None;
     }
-}
 
-async fn open<C>(mut connector: C, origin: Uri) -> Result<SendRequest<OutgoingBody>, BoxError>
-where
-    C: Service<Uri>,
-    C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    C::Error: Into<BoxError>,
-{
-    std::future::poll_fn(|cx| connector.poll_ready(cx))
-        .await
-        .map_err(Into::into)?;
-    let io = connector.call(origin).await.map_err(Into::into)?;
-    let (sender, connection) = http1::handshake(io).await?;
-    tokio::spawn(async move {
-        if let Err(err) = connection.await {
-            tracing::debug!(error = %err, "upstream connection ended with an error");
-        }
-    });
-    Ok(sender)
+    /// A connection that failed mid-body is not reused.
+    fn fail(&mut self, err: io::Error) -> Poll<Option<io::Result<Bytes>>> {
+        self.state = State::Done;
+        self.connection = None;
+        self.permit = None;
+        Poll::Ready(Some(Err(err)))
+    }
 }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http::Request;
 use zenzefi_domain::PortError;
 use zenzefi_domain::ports::Probe;
 
@@ -24,22 +23,19 @@ impl UpstreamProbe {
 #[async_trait]
 impl Probe for UpstreamProbe {
     async fn probe(&self) -> Result<(), PortError> {
-        let uri = self
+        let head = self
             .upstream
-            .uri_for("", None)
-            .map_err(PortError::unavailable)?;
-        let request = Request::get(uri)
-            .body(OutgoingBody::Empty)
-            .map_err(PortError::unavailable)?;
+            .request("GET", "", None)
+            .ok_or_else(|| PortError::unavailable("upstream.url has an unusable path"))?;
         let response = self
             .upstream
-            .send(request, self.timeout)
+            .send(head, OutgoingBody::Empty, self.timeout)
             .await
             .map_err(PortError::unavailable)?;
-        if response.status().is_server_error() {
+        if response.status >= 500 {
             return Err(PortError::unavailable(format!(
                 "upstream answered {}",
-                response.status()
+                response.status
             )));
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! minute, drained into one batch per flush. Recording is a short lock on
 //! one of several shards (picked by token), never I/O.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use time::OffsetDateTime;
