@@ -353,48 +353,78 @@ async fn slow_and_stalled_upstreams_hold_up_only_their_own_request(backend: Back
     );
 }
 
-/// `upstream.pool_size`: a burst of quick requests waits for the pool's
-/// connections instead of opening one each, and slow ones past the pool's
-/// size are not held up by it.
-#[tokio::test]
-async fn bursts_reuse_the_pool_and_slow_requests_are_not_queued_behind_it() {
-    const BURST: u64 = 16;
-    let upstream = FakeUpstream::start().await;
+/// The embedded app with a pool of 2 upstream connections and `wait_ms`
+/// of `upstream.pool_wait_ms`, and a GET through it.
+async fn pool_of_two(upstream: &FakeUpstream, wait_ms: u64) -> (TestApp, String) {
     let app = TestApp::forwarding_to(&upstream.url, |s| {
         s.upstream.request_timeout_secs = 10;
         s.upstream.pool_size = 2;
+        s.upstream.pool_wait_ms = wait_ms;
     })
     .await;
     let (_, token) = app.token_holder("ann", "full").await;
-    let get = |path: &'static str| {
-        let request = app.proxied(Method::GET, path, &token);
-        async move {
-            let response = request.send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            response.text().await.unwrap()
-        }
-    };
+    (app, token)
+}
 
+async fn get_text(app: &TestApp, token: &str, path: &str) -> String {
+    let response = app.proxied(Method::GET, path, token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+/// `upstream.pool_size`: a burst of quick requests waits for the pool's
+/// connections instead of opening one each.
+#[tokio::test]
+async fn a_burst_reuses_the_pool_instead_of_opening_a_connection_per_request() {
+    const BURST: u64 = 16;
+    let upstream = FakeUpstream::start().await;
+    // Patience no slow machine exhausts: every request waits its turn.
+    let (app, token) = pool_of_two(&upstream, 5_000).await;
     let before = upstream.connections();
     for _ in 0..3 {
-        futures::future::join_all((0..BURST).map(|_| get("echo/burst"))).await;
+        futures::future::join_all((0..BURST).map(|_| get_text(&app, &token, "echo/burst"))).await;
     }
     // The readiness probe has a client of its own and may open one more.
     let opened = upstream.connections() - before;
-    // Without the pool's places each burst would open up to one per request.
     assert!(
-        opened <= BURST / 2,
+        opened <= 3,
         "3 bursts of {BURST} under a pool of 2 opened {opened} connections"
     );
+}
 
-    let started = std::time::Instant::now();
-    let answers = futures::future::join_all((0..6).map(|_| get("slow/1"))).await;
+/// Requests past a pool held by slow exchanges are not queued behind them,
+/// and once one has waited in vain the next ones do not wait at all.
+#[tokio::test]
+async fn requests_past_a_pool_held_by_slow_exchanges_neither_queue_nor_each_wait() {
+    let upstream = FakeUpstream::start().await;
+    let (app, token) = pool_of_two(&upstream, 300).await;
+    let slow = async {
+        let started = std::time::Instant::now();
+        let answers =
+            futures::future::join_all((0..6).map(|_| get_text(&app, &token, "slow/1"))).await;
+        (answers, started.elapsed())
+    };
+    let quick = async {
+        // By now four slow ones have waited 300 ms in vain.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let quick_started = std::time::Instant::now();
+        for _ in 0..10 {
+            get_text(&app, &token, "echo/quick").await;
+        }
+        quick_started.elapsed()
+    };
+    let ((answers, took), quick_took) = futures::future::join(slow, quick).await;
     assert!(answers.iter().all(|a| a == "late"), "{answers:?}");
-    // Six one-second answers side by side, not two at a time.
-    let took = started.elapsed();
+    // Six one-second answers side by side (1.3 s with the wait), not two
+    // at a time (3 s).
     assert!(
-        took < std::time::Duration::from_millis(1900),
+        took < std::time::Duration::from_millis(2500),
         "took {took:?}: queued behind the pool"
+    );
+    // Waiting 300 ms each, ten would take 3 s.
+    assert!(
+        quick_took < std::time::Duration::from_millis(1500),
+        "10 quick requests beside a full pool took {quick_took:?}: each waited"
     );
 }
 

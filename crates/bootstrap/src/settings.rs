@@ -118,9 +118,10 @@ pub struct UpstreamSettings {
     pub request_timeout_secs: u64,
     pub ca_cert: String,
     pub insecure_skip_verify: bool,
-    /// Connections per instance that requests wait a moment for rather
-    /// than open more; 0 for none.
+    /// Connections per instance that requests wait up to `pool_wait_ms`
+    /// for rather than open more; 0 for none.
     pub pool_size: usize,
+    pub pool_wait_ms: u64,
 }
 
 /// A count setting where 0 means one per core.

@@ -146,13 +146,13 @@ impl Connection {
     /// out whole (the connection can carry another only then).
     pub async fn exchange(
         &mut self,
-        head: &[u8],
+        head: Bytes,
         upload: Upload,
         body: &mut OutgoingBody,
         head_request: bool,
     ) -> Result<(ResponseHead, bool), ExchangeError> {
         let mut out = Outgoing {
-            pending: Bytes::copy_from_slice(head),
+            pending: head,
             upload,
             body_done: upload == Upload::None,
             flushed: false,

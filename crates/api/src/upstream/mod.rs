@@ -106,7 +106,11 @@ impl Upstream {
             connect_timeout: Duration::from_secs(settings.connect_timeout_secs),
         };
         Ok(Self {
-            pool: Arc::new(Pool::new(endpoint, pool_size)),
+            pool: Arc::new(Pool::new(
+                endpoint,
+                pool_size,
+                Duration::from_millis(settings.pool_wait_ms),
+            )),
             host: authority.as_str().into(),
             base_path: url.path().trim_end_matches('/').into(),
             request_timeout: Duration::from_secs(settings.request_timeout_secs),

@@ -24,10 +24,10 @@ const MAX_IDLE: usize = 1024;
 /// A connection unused this long is closed rather than reused: upstreams
 /// close idle keep-alive connections on their own schedule (nginx: 75 s).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a request waits for one of `upstream.pool_size` connections
-/// to come free before it opens one more: long enough for a busy pool of
-/// quick exchanges, short enough that long downloads never queue others.
-const PATIENCE: Duration = Duration::from_millis(50);
+/// After a wait in vain (slow exchanges or long downloads hold the whole
+/// pool), requests stop waiting for this long: one pays the patience, not
+/// every one.
+const SATURATED_FOR: Duration = Duration::from_secs(1);
 
 pub struct Pool {
     endpoint: Endpoint,
@@ -36,6 +36,10 @@ pub struct Pool {
     /// burst reuses the pool rather than growing it by one connection per
     /// request in flight.
     places: Option<Arc<Semaphore>>,
+    /// How long a request waits for a place (`upstream.pool_wait_ms`).
+    patience: Duration,
+    /// Until when requests that find no place go past the pool's size at once.
+    saturated_until: Mutex<Option<Instant>>,
     /// Connections with no exchange, most recently used last.
     idle: Mutex<Vec<Idle>>,
 }
@@ -53,12 +57,15 @@ pub struct Response {
 }
 
 impl Pool {
-    /// `size`: connections in use that requests wait for rather than open
-    /// more; `None` to open one whenever none is idle.
-    pub fn new(endpoint: Endpoint, size: Option<usize>) -> Self {
+    /// `size`: connections in use that requests wait for (at most
+    /// `patience`) rather than open more; `None` to open one whenever none
+    /// is idle.
+    pub fn new(endpoint: Endpoint, size: Option<usize>, patience: Duration) -> Self {
         Self {
             endpoint,
             places: size.map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            patience,
+            saturated_until: Mutex::new(None),
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -72,12 +79,13 @@ impl Pool {
         head: RequestHead,
         mut body: OutgoingBody,
     ) -> Result<Response, ExchangeError> {
-        let (bytes, upload, idempotent, head_request) = head.finish();
-        let may_retry = idempotent && upload == Upload::None;
+        let (upload, head_request) = (head.upload, head.head);
+        let may_retry = head.idempotent && upload == Upload::None;
+        let bytes = head.finish();
         let permit = self.place().await;
         if let Some(mut connection) = self.take_idle() {
             match connection
-                .exchange(&bytes, upload, &mut body, head_request)
+                .exchange(bytes.clone(), upload, &mut body, head_request)
                 .await
             {
                 Ok((head, sent)) => return Ok(self.lend(connection, head, sent, permit)),
@@ -87,7 +95,7 @@ impl Pool {
         }
         let mut connection = self.endpoint.connect().await?;
         let (head, sent) = connection
-            .exchange(&bytes, upload, &mut body, head_request)
+            .exchange(bytes, upload, &mut body, head_request)
             .await?;
         Ok(self.lend(connection, head, sent, permit))
     }
@@ -109,18 +117,30 @@ impl Pool {
         }
     }
 
-    /// A place in the pool, waiting for one at most [`PATIENCE`]; `None`
-    /// past it (the request goes beyond the pool's size) or with no size.
+    /// A place in the pool, waiting for one at most `patience`; `None`
+    /// past it (the request goes beyond the pool's size), while the pool is
+    /// saturated, or with no size.
     async fn place(&self) -> Option<OwnedSemaphorePermit> {
         let places = self.places.as_ref()?;
         if let Ok(permit) = places.clone().try_acquire_owned() {
             return Some(permit);
         }
-        // The semaphore is never closed: acquiring can only wait.
-        tokio::time::timeout(PATIENCE, places.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()
+        let saturated = || {
+            self.saturated_until
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if saturated().is_some_and(|until| Instant::now() < until) {
+            return None;
+        }
+        match tokio::time::timeout(self.patience, places.clone().acquire_owned()).await {
+            // The semaphore is never closed: acquiring can only wait.
+            Ok(permit) => permit.ok(),
+            Err(_) => {
+                *saturated() = Some(Instant::now() + SATURATED_FOR);
+                None
+            }
+        }
     }
 
     /// The most recently used idle connection; stale ones, and ones the

@@ -83,10 +83,10 @@ impl RequestHead {
         };
     }
 
-    /// The head ends.
-    pub(super) fn finish(mut self) -> (Vec<u8>, Upload, bool, bool) {
+    /// The head, ended.
+    pub(super) fn finish(mut self) -> Bytes {
         self.bytes.extend_from_slice(b"\r\n");
-        (self.bytes, self.upload, self.idempotent, self.head)
+        self.bytes.into()
     }
 }
 
