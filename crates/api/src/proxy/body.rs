@@ -18,6 +18,7 @@ use zenzefi_domain::session::SessionId;
 use zenzefi_domain::usage::RefusalReason;
 
 use super::in_flight::FlightGuard;
+use crate::request_id::RequestId;
 use crate::upstream::{OutgoingBody, ResponseBody};
 
 /// Chunks in flight between the client's upload and the upstream: enough
@@ -38,6 +39,8 @@ pub struct ExchangeReport {
     failure: Option<RefusalReason>,
     /// The request's place among those in flight, given back with the report.
     flight: FlightGuard,
+    /// For the exchange's own log lines.
+    request_id: Option<RequestId>,
 }
 
 impl ExchangeReport {
@@ -46,6 +49,7 @@ impl ExchangeReport {
         exchange: ProxyExchange,
         session: SessionId,
         flight: FlightGuard,
+        request_id: Option<RequestId>,
     ) -> Self {
         Self {
             admission,
@@ -56,7 +60,12 @@ impl ExchangeReport {
             status: None,
             failure: None,
             flight,
+            request_id,
         }
+    }
+
+    pub fn request_id(&self) -> &str {
+        self.request_id.as_ref().map_or("", RequestId::as_str)
     }
 
     /// Ready once the token was revoked or its owner deactivated.
@@ -166,7 +175,11 @@ impl Stream for Download {
                 Poll::Ready(Some(Ok(bytes)))
             }
             Poll::Ready(Some(Err(err))) => {
-                tracing::warn!(error = %err, "the upstream's response body failed");
+                tracing::warn!(
+                    request_id = this.report.request_id(),
+                    error = %err,
+                    "the upstream's response body failed"
+                );
                 Poll::Ready(Some(Err(err)))
             }
             Poll::Ready(None) => Poll::Ready(None),
@@ -177,7 +190,10 @@ impl Stream for Download {
                     .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
                 match idle.as_mut().poll(cx) {
                     Poll::Ready(()) => Poll::Ready(Some(Err({
-                        tracing::warn!("the upstream stopped sending its response body");
+                        tracing::warn!(
+                            request_id = this.report.request_id(),
+                            "the upstream stopped sending its response body"
+                        );
                         std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
                             "the upstream stopped sending its body",

@@ -67,10 +67,8 @@ impl From<ProxyError> for ApiError {
             ProxyError::UpstreamTimeout => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
             ProxyError::TooManyInFlight => (StatusCode::TOO_MANY_REQUESTS, "too_many_in_flight"),
             ProxyError::InstanceFull => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
-            ProxyError::UpstreamUnavailable(cause) => {
-                tracing::warn!(error = %cause, "upstream unavailable");
-                (StatusCode::BAD_GATEWAY, "upstream_unavailable")
-            }
+            // Logged where the request is known (with its id).
+            ProxyError::UpstreamUnavailable(_) => (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
         };
         // The client error's text may carry internal addresses: say less.
         let detail = match &err {

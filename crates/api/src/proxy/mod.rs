@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::{BodyStream, SizedStream};
 use actix_web::http::header;
-use actix_web::http::header::HeaderValue;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use zenzefi_domain::admission::{Admitted, ProxyAdmission, ProxyRequest, Refusal};
@@ -33,7 +32,7 @@ use crate::metrics;
 use crate::rate_limit::{Policy, insert_headers};
 use crate::request_id::RequestId;
 use crate::state::AppState;
-use crate::upstream::{OutgoingBody, RequestHead, Response, Upstream};
+use crate::upstream::{OutgoingBody, RequestHead, Response, Upstream, UpstreamError, header_safe};
 
 pub const PREFIX: &str = "/api/v1/proxy/";
 
@@ -127,8 +126,23 @@ async fn forward_checked(
     } = admitted;
     let flight = proxy.in_flight.enter(&token).map_err(ProxyError::from)?;
     let upstream = &proxy.upstream;
-    let head = upstream_head(&req, upstream, &path, &state.forwarding)?;
-    let mut report = ExchangeReport::new(proxy.admission.clone(), exchange, session, flight);
+    // Proxied requests log without a request span (it costs more than the
+    // rest of the log): the lines that need the id carry it.
+    let request_id = req.extensions().get::<RequestId>().cloned();
+    let head = upstream_head(
+        &req,
+        upstream,
+        &path,
+        &state.forwarding,
+        request_id.as_ref(),
+    )?;
+    let mut report = ExchangeReport::new(
+        proxy.admission.clone(),
+        exchange,
+        session,
+        flight,
+        request_id,
+    );
     let (body, upload_fault) = if has_body(&req) {
         let (body, fault) = upload(payload, &report);
         (body, Some(fault))
@@ -155,6 +169,9 @@ async fn forward_checked(
             Err(payload_error(fault))
         }
         Some(Err(err)) => {
+            if let UpstreamError::Unavailable(cause) = &err {
+                tracing::warn!(request_id = report.request_id(), error = %cause, "upstream unavailable");
+            }
             let err = ProxyError::from(err);
             failure = err.usage_reason();
             Err(err.into())
@@ -193,6 +210,7 @@ fn upstream_head(
     upstream: &Upstream,
     path: &ProxyPath,
     forwarding: &Forwarding,
+    request_id: Option<&RequestId>,
 ) -> Result<RequestHead, ProxyError> {
     let mut head = upstream
         .request(req.method().as_str(), path.as_str(), req.uri().query())
@@ -207,6 +225,9 @@ fn upstream_head(
         }
     }
     forwarded_headers(req, forwarding, &mut head);
+    if let Some(id) = request_id {
+        head.header(names::upstream::REQUEST_ID, id.as_str().as_bytes());
+    }
     if has_body(req) {
         head.with_body(!chunked);
     }
@@ -232,12 +253,9 @@ fn forwarded_headers(req: &HttpRequest, forwarding: &Forwarding, head: &mut Requ
         (names::upstream::FORWARDED_FOR, forwarded_for.as_str()),
     ];
     for (name, value) in pairs {
-        if !value.is_empty() && HeaderValue::from_str(value).is_ok() {
+        if !value.is_empty() && header_safe(value) {
             head.header(name, value.as_bytes());
         }
-    }
-    if let Some(id) = req.extensions().get::<RequestId>() {
-        head.header(names::upstream::REQUEST_ID, id.as_str().as_bytes());
     }
 }
 

@@ -24,7 +24,7 @@ use self::connection::{Dialer, Endpoint, ExchangeError};
 use self::pool::Pool;
 
 pub use self::pool::{Response, ResponseBody};
-pub use self::wire::RequestHead;
+pub use self::wire::{RequestHead, header_safe};
 
 pub use outgoing::OutgoingBody;
 pub use probe::UpstreamProbe;

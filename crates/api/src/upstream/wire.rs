@@ -96,6 +96,14 @@ pub fn forwardable(part: &str) -> bool {
     part.bytes().all(|b| b > b' ' && b != 0x7f)
 }
 
+/// Whether `value` may be sent as a header value as it is: visible ASCII,
+/// spaces and tabs, nothing that could end the line.
+pub fn header_safe(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..0x7f).contains(&b))
+}
+
 /// Appends one chunk of a chunked upload.
 pub fn push_chunk(out: &mut Vec<u8>, data: &[u8]) {
     if data.is_empty() {
@@ -457,6 +465,22 @@ mod tests {
                 .unwrap()
                 .framing,
             Framing::Length(7)
+        );
+    }
+
+    #[test]
+    fn request_heads_carry_only_what_cannot_break_a_line() {
+        assert!(forwardable("a/b%20c;d=e") && forwardable("caf\u{e9}"));
+        assert!(!forwardable("a b") && !forwardable("a\r\nb") && !forwardable("a\u{7f}"));
+        assert!(header_safe("203.0.113.7, 10.0.0.1") && header_safe("a\tb"));
+        assert!(!header_safe("x\r\nInjected: 1") && !header_safe("caf\u{e9}"));
+        let mut head = RequestHead::new("POST", &["/base", "/", "p", "?", "q=1"], b"up:9000");
+        head.header("x-a", b"1");
+        head.with_body(false);
+        assert!(!head.idempotent && !head.head);
+        assert_eq!(
+            &head.finish()[..],
+            b"POST /base/p?q=1 HTTP/1.1\r\nhost: up:9000\r\nx-a: 1\r\ntransfer-encoding: chunked\r\n\r\n"
         );
     }
 
