@@ -14,8 +14,8 @@ use crate::error::PortError;
 use crate::ledger::{EntryKind, LedgerEntry};
 use crate::money::Money;
 use crate::ports::{
-    CacheLookup, CachedToken, Clock, Entropy, SessionClaims, TokenCache, TokenStore, Transactions,
-    UserStore,
+    CacheLookup, CachedToken, Clock, Entropy, Invalidation, SessionClaims, TokenCache, TokenStore,
+    Transactions, UserStore,
 };
 use crate::pricing::Pricing;
 use crate::session::EndReason;
@@ -31,6 +31,30 @@ pub const UNKNOWN_TTL: Duration = Duration::from_secs(30);
 /// How long an invalidated hash refuses refills: far longer than any
 /// validation takes between its database read and its cache fill.
 pub const INVALIDATION_WINDOW: Duration = Duration::from_secs(60);
+
+/// Tells the cache that the change behind `invalidation` is committed, so
+/// that the hashes' next validation caches what the database says again
+/// instead of reading it on every request for the rest of the window.
+/// Best effort, like any fill.
+pub async fn settle_after_commit(
+    cache: &dyn TokenCache,
+    hashes: &[TokenHash],
+    invalidation: &Invalidation,
+) {
+    if let Err(err) = cache.settle(hashes, invalidation).await {
+        tracing::warn!(error = %err, "could not settle an invalidation; its tokens read the database until the window ends");
+    }
+}
+
+/// Whether a validation may cache what it read from the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fill {
+    /// No: an invalidation may not be committed yet.
+    No,
+    Plain,
+    /// After a committed invalidation, unless another came since.
+    Settled(Invalidation),
+}
 
 /// A purchase request, checked against the price list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -381,10 +405,10 @@ impl TokenService {
         ))
         .await?;
         // Before the commit: if the cache cannot be told, nothing changes.
-        self.cache
-            .invalidate(std::slice::from_ref(&token.token_hash), INVALIDATION_WINDOW)
-            .await?;
+        let hashes = std::slice::from_ref(&token.token_hash);
+        let invalidation = self.cache.invalidate(hashes, INVALIDATION_WINDOW).await?;
         uow.commit().await?;
+        settle_after_commit(self.cache.as_ref(), hashes, &invalidation).await;
         if let Some(session) = session {
             release_after_commit(self.claims.as_ref(), id, session).await;
         }
@@ -419,21 +443,22 @@ impl TokenService {
         activate: bool,
     ) -> Result<AccessToken, ValidateError> {
         let now = self.clock.now();
-        let (mut entry, may_fill) = match self.cache.get(hash).await {
-            Ok(CacheLookup::Hit(entry)) => (Some(entry), false),
-            Ok(CacheLookup::Miss) => (None, true),
-            Ok(CacheLookup::Invalidated) => (None, false),
+        let (mut entry, fill) = match self.cache.get(hash).await {
+            Ok(CacheLookup::Hit(entry)) => (Some(entry), Fill::No),
+            Ok(CacheLookup::Miss) => (None, Fill::Plain),
+            Ok(CacheLookup::Invalidated) => (None, Fill::No),
+            Ok(CacheLookup::Settled(invalidation)) => (None, Fill::Settled(invalidation)),
             Ok(CacheLookup::Unknown) => return Err(ValidateError::Invalid),
             // No invalidation can succeed while the cache is unreachable
             // (they fail closed), so what the database says may be kept.
             // The adapter reports the outage once, not per request.
             Err(err) => {
                 tracing::debug!(error = %err, "token cache unavailable; reading the database");
-                (None, true)
+                (None, Fill::Plain)
             }
         };
         if entry.is_none() {
-            entry = self.read_through(hash, may_fill, now).await?;
+            entry = self.read_through(hash, fill, now).await?;
         }
         let Some(entry) = entry else {
             return Err(ValidateError::Invalid);
@@ -471,22 +496,23 @@ impl TokenService {
             token: stored,
             user_active: true,
         };
-        self.fill(&entry, now).await;
+        self.fill(&entry, now, &Fill::Plain).await;
         Ok(entry.token)
     }
 
     /// A hash the cache could not answer, read from the database and
     /// remembered. Readers of one hash take turns, and each turn asks the
     /// cache again first: a flood of one unknown token costs one query, not
-    /// one per request in flight. An invalidated entry is never filled, so
-    /// its readers go without turns (a turn would only queue them).
+    /// one per request in flight. A hash invalidated by a change that may
+    /// not be committed yet is never filled, so its readers go without
+    /// turns (a turn would only queue them).
     async fn read_through(
         &self,
         hash: &TokenHash,
-        may_fill: bool,
+        fill: Fill,
         now: OffsetDateTime,
     ) -> Result<Option<CachedToken>, PortError> {
-        let _turn = if may_fill {
+        let _turn = if fill != Fill::No {
             let turn = self.turns.of(hash).lock().await;
             match self.cache.get(hash).await {
                 Ok(CacheLookup::Hit(entry)) => return Ok(Some(entry)),
@@ -499,8 +525,7 @@ impl TokenService {
         };
         let entry = self.load(hash).await?;
         match &entry {
-            Some(found) if may_fill => self.fill(found, now).await,
-            Some(_) => {}
+            Some(found) => self.fill(found, now, &fill).await,
             None => {
                 if let Err(err) = self.cache.remember_unknown(hash, UNKNOWN_TTL).await {
                     tracing::debug!(error = %err, "could not remember an unknown token");
@@ -523,7 +548,7 @@ impl TokenService {
     }
 
     /// Best effort: a failed fill only costs the next request a database read.
-    async fn fill(&self, entry: &CachedToken, now: OffsetDateTime) {
+    async fn fill(&self, entry: &CachedToken, now: OffsetDateTime, fill: &Fill) {
         let ttl = match entry.token.expires_at() {
             Some(end) => {
                 let left = Duration::try_from(end - now).unwrap_or(Duration::ZERO);
@@ -534,7 +559,15 @@ impl TokenService {
         if ttl.is_zero() {
             return;
         }
-        if let Err(err) = self.cache.put(&entry.token.token_hash, entry, ttl).await {
+        let hash = &entry.token.token_hash;
+        let filled = match fill {
+            Fill::No => return,
+            Fill::Plain => self.cache.put(hash, entry, ttl).await,
+            Fill::Settled(invalidation) => {
+                self.cache.put_settled(hash, entry, ttl, invalidation).await
+            }
+        };
+        if let Err(err) = filled {
             tracing::warn!(error = %err, "could not cache a token");
         }
     }

@@ -16,7 +16,9 @@ use zenzefi_domain::currency::{
 };
 use zenzefi_domain::ledger::{EntryKind, EntryStatus};
 use zenzefi_domain::page::Page;
-use zenzefi_domain::ports::{Clock, Entropy, LedgerStore, TokenStore, UserStore};
+use zenzefi_domain::ports::{
+    CacheLookup, Clock, Entropy, LedgerStore, TokenCache, TokenStore, UserStore,
+};
 use zenzefi_domain::pricing::Pricing;
 use zenzefi_domain::token::TokenHash;
 use zenzefi_domain::tokens::{PurchaseError, RevokeError, TokenOrder, TokenService, ValidateError};
@@ -48,6 +50,7 @@ struct Harness {
     tokens: Arc<TokenService>,
     /// Shares the token service's cache, as one process does.
     admin: AdminService,
+    cache: Arc<InMemoryTokenCache>,
 }
 
 fn harness() -> Harness {
@@ -74,7 +77,7 @@ fn harness() -> Harness {
         ),
         admin: AdminService::new(
             Arc::new(db.clone()),
-            cache,
+            cache.clone(),
             claims,
             tokens.clone(),
             clock.clone(),
@@ -82,6 +85,7 @@ fn harness() -> Harness {
         tokens,
         db,
         clock,
+        cache,
     }
 }
 
@@ -326,6 +330,47 @@ async fn validation_activates_once_and_sees_revocation_at_once() {
         h.tokens.validate(secret, true).await,
         Err(ValidateError::Invalid)
     ));
+}
+
+/// Once a change is committed, the next validation caches what the
+/// database says again: the token's requests do not each read the
+/// database for the rest of the invalidation window.
+#[tokio::test]
+async fn after_a_committed_change_one_validation_caches_the_new_state() {
+    let h = harness();
+    let ann = h.user_with("ann", 5000).await;
+    let root = h.superuser("root").await;
+    let bought = h.tokens.purchase(ann, h.order(24), &ctx()).await.unwrap();
+    let secret = bought.secret.expose();
+    let hash = TokenHash::of(secret);
+    let cached = || async { h.cache.get(&hash).await.unwrap() };
+    h.tokens.validate(secret, false).await.unwrap();
+    assert!(matches!(cached().await, CacheLookup::Hit(_)));
+
+    h.admin
+        .set_token_rate_limit(&root, bought.token.id, Some(7), &ctx())
+        .await
+        .unwrap();
+    assert!(matches!(cached().await, CacheLookup::Settled(_)));
+    let seen = h.tokens.validate(secret, false).await.unwrap();
+    assert_eq!(seen.rate_limit_per_minute, Some(7));
+    let CacheLookup::Hit(entry) = cached().await else {
+        panic!("the new limit was not cached");
+    };
+    assert_eq!(entry.token.rate_limit_per_minute, Some(7));
+
+    h.tokens.revoke(ann, bought.token.id, &ctx()).await.unwrap();
+    assert!(matches!(
+        h.tokens.validate(secret, false).await,
+        Err(ValidateError::Invalid)
+    ));
+    let CacheLookup::Hit(entry) = cached().await else {
+        panic!("the revocation was not cached");
+    };
+    assert!(
+        entry.token.revoked_at.is_some(),
+        "refused from the cache from now on"
+    );
 }
 
 #[tokio::test]

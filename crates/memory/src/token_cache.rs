@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use zenzefi_domain::PortError;
-use zenzefi_domain::ports::{CacheLookup, CachedToken, TokenCache};
+use zenzefi_domain::ports::{CacheLookup, CachedToken, Invalidation, TokenCache};
 use zenzefi_domain::token::TokenHash;
 
 #[derive(Debug, Default)]
 pub struct InMemoryTokenCache {
     slots: Mutex<Slots>,
+    /// Names the invalidations.
+    invalidations: std::sync::atomic::AtomicU64,
 }
 
 /// Each hash's slot and the instant it stops counting.
@@ -24,8 +26,12 @@ type Slots = HashMap<TokenHash, (Slot, Instant)>;
 enum Slot {
     Entry(CachedToken),
     /// Refuses fills, so that a validation that read the database before an
-    /// invalidation cannot put the old state back.
-    Invalidated,
+    /// invalidation cannot put the old state back; once `settled`, it takes
+    /// the fills of validations that saw it settled (read after the commit).
+    Invalidated {
+        id: u64,
+        settled: bool,
+    },
     /// No token has this hash.
     Unknown,
 }
@@ -54,7 +60,10 @@ impl TokenCache for InMemoryTokenCache {
         let lookup = match self.slots().get(hash) {
             Some((slot, until)) if *until > Instant::now() => match slot {
                 Slot::Entry(entry) => CacheLookup::Hit(entry.clone()),
-                Slot::Invalidated => CacheLookup::Invalidated,
+                Slot::Invalidated { settled: false, .. } => CacheLookup::Invalidated,
+                Slot::Invalidated { id, settled: true } => {
+                    CacheLookup::Settled(Invalidation(id.to_string()))
+                }
                 Slot::Unknown => CacheLookup::Unknown,
             },
             _ => CacheLookup::Miss,
@@ -70,8 +79,31 @@ impl TokenCache for InMemoryTokenCache {
     ) -> Result<(), PortError> {
         let now = Instant::now();
         let mut slots = self.slots_for_write(now);
-        let blocked = matches!(slots.get(hash), Some((Slot::Invalidated, until)) if *until > now);
+        let blocked =
+            matches!(slots.get(hash), Some((Slot::Invalidated { .. }, until)) if *until > now);
         if !blocked {
+            slots.insert(hash.clone(), (Slot::Entry(entry.clone()), now + ttl));
+        }
+        Ok(())
+    }
+
+    async fn put_settled(
+        &self,
+        hash: &TokenHash,
+        entry: &CachedToken,
+        ttl: Duration,
+        settled: &Invalidation,
+    ) -> Result<(), PortError> {
+        let now = Instant::now();
+        let mut slots = self.slots_for_write(now);
+        let fits = match slots.get(hash) {
+            Some((Slot::Invalidated { id, settled: true }, until)) if *until > now => {
+                id.to_string() == settled.0
+            }
+            Some((_, until)) if *until > now => false,
+            _ => true,
+        };
+        if fits {
             slots.insert(hash.clone(), (Slot::Entry(entry.clone()), now + ttl));
         }
         Ok(())
@@ -84,11 +116,35 @@ impl TokenCache for InMemoryTokenCache {
         Ok(())
     }
 
-    async fn invalidate(&self, hashes: &[TokenHash], window: Duration) -> Result<(), PortError> {
+    async fn invalidate(
+        &self,
+        hashes: &[TokenHash],
+        window: Duration,
+    ) -> Result<Invalidation, PortError> {
+        let id = self
+            .invalidations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let now = Instant::now();
         let mut slots = self.slots_for_write(now);
         for hash in hashes {
-            slots.insert(hash.clone(), (Slot::Invalidated, now + window));
+            let slot = Slot::Invalidated { id, settled: false };
+            slots.insert(hash.clone(), (slot, now + window));
+        }
+        Ok(Invalidation(id.to_string()))
+    }
+
+    async fn settle(
+        &self,
+        hashes: &[TokenHash],
+        invalidation: &Invalidation,
+    ) -> Result<(), PortError> {
+        let mut slots = self.slots();
+        for hash in hashes {
+            if let Some((Slot::Invalidated { id, settled }, _)) = slots.get_mut(hash)
+                && id.to_string() == invalidation.0
+            {
+                *settled = true;
+            }
         }
         Ok(())
     }
@@ -136,6 +192,14 @@ mod tests {
     #[tokio::test]
     async fn an_invalidation_covers_every_hash_given_and_no_other() {
         contract::an_invalidation_covers_every_hash_given_and_no_other(
+            &InMemoryTokenCache::default(),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_settled_invalidation_takes_only_the_fills_that_saw_it_settled() {
+        contract::a_settled_invalidation_takes_only_the_fills_that_saw_it_settled(
             &InMemoryTokenCache::default(),
         )
         .await;

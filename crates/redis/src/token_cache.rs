@@ -7,40 +7,76 @@ use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use redis::Script;
+use redis::{Script, ScriptInvocation};
 use time::OffsetDateTime;
 use zenzefi_domain::PortError;
-use zenzefi_domain::ports::{CacheLookup, CachedToken, TokenCache};
+use zenzefi_domain::ports::{CacheLookup, CachedToken, Invalidation, TokenCache};
 use zenzefi_domain::token::TokenHash;
 
 use crate::near::{Freshness, Lookups, NearCache, UNTRUSTED_LIFETIME};
 use crate::pool::px;
 
-/// Stored instead of an entry while refills are refused. JSON never starts
-/// with `!`, so it cannot be mistaken for an entry.
-const INVALIDATED: &str = "!invalidated";
+/// Stored instead of an entry while refills are refused, followed by the
+/// invalidation's id: `!invalidated:<id>` until its change is committed,
+/// `!settled:<id>` after. JSON never starts with `!`, so a marker cannot be
+/// mistaken for an entry.
+const INVALIDATED: &str = "!invalidated:";
+const SETTLED: &str = "!settled:";
 
-/// Fills only a slot that does not hold the marker, checked and written in
+/// Fills only a slot that does not hold a marker, checked and written in
 /// one step on the server, so a fill that read the database before an
 /// invalidation can never overwrite it; nor can a fill of a token not yet
 /// activated overwrite one of the same token activated (activation is for
 /// good, and proxied requests of an activated token must not go back to
 /// the database to activate it). Returns 1 when it filled.
-/// KEYS[1]: the slot; ARGV: the marker, the entry, its TTL in ms, "1" when
-/// the entry is of an activated token.
+/// KEYS[1]: the slot; ARGV: the entry, its TTL in ms, "1" when the entry is
+/// of an activated token.
 static PUT_UNLESS_INVALIDATED: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local held = redis.call('GET', KEYS[1])
-if held == ARGV[1] then
+if held and string.sub(held, 1, 1) == '!' then
     return 0
 end
-if held and ARGV[4] == '0' and string.find(held, '"activated_at":"', 1, true) then
+if held and ARGV[3] == '0' and string.find(held, '"activated_at":"', 1, true) then
+    return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"#,
+    )
+});
+
+/// Fills a slot that holds the settled marker the filler saw before it
+/// read the database, or nothing; not one holding an entry (filled since)
+/// or another marker (a later invalidation). Returns 1 when it filled.
+/// KEYS[1]: the slot; ARGV: the settled marker, the entry, its TTL in ms.
+static PUT_SETTLED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[1] then
     return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
-"#,
+",
+    )
+});
+
+/// Turns the slots still holding this invalidation's marker settled, for
+/// the rest of their window. KEYS: the slots; ARGV: the marker, the
+/// settled marker.
+static SETTLE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for _, key in ipairs(KEYS) do
+    if redis.call('GET', key) == ARGV[1] then
+        redis.call('SET', key, ARGV[2], 'KEEPTTL')
+    end
+end
+return 0
+",
     )
 });
 
@@ -77,6 +113,15 @@ impl RedisTokenCache {
         self.near.key(&format!("token:{}", hash.as_str()))
     }
 
+    /// `script` with the slot of each hash as its keys.
+    fn over_slots<'a>(&self, script: &'a Script, hashes: &[TokenHash]) -> ScriptInvocation<'a> {
+        let mut invocation = script.prepare_invoke();
+        for hash in hashes {
+            invocation.key(self.key(hash));
+        }
+        invocation
+    }
+
     async fn remote_get(&self, hash: &TokenHash) -> Result<CacheLookup, PortError> {
         let link = self.near.link();
         let mut conn = link.connection()?;
@@ -88,7 +133,10 @@ impl RedisTokenCache {
         )?;
         let lookup = match stored.as_deref() {
             None => CacheLookup::Miss,
-            Some(INVALIDATED) => CacheLookup::Invalidated,
+            Some(marker) if marker.starts_with(INVALIDATED) => CacheLookup::Invalidated,
+            Some(marker) if let Some(id) = marker.strip_prefix(SETTLED) => {
+                CacheLookup::Settled(Invalidation(id.to_owned()))
+            }
             // An entry written by another version is only a lost shortcut:
             // the caller reads the database and its fill replaces it.
             Some(json) => match wire::decode(json) {
@@ -154,7 +202,6 @@ impl TokenCache for RedisTokenCache {
             Ok(mut conn) => link.checked(
                 PUT_UNLESS_INVALIDATED
                     .key(self.key(hash))
-                    .arg(INVALIDATED)
                     .arg(json)
                     .arg(px(ttl))
                     .arg(if entry.token.activated_at.is_some() {
@@ -183,30 +230,78 @@ impl TokenCache for RedisTokenCache {
         }
     }
 
+    /// Unlike [`TokenCache::put`], kept near only when Redis took it: a
+    /// settled marker is news from Redis, and so must the entry be.
+    async fn put_settled(
+        &self,
+        hash: &TokenHash,
+        entry: &CachedToken,
+        ttl: Duration,
+        settled: &Invalidation,
+    ) -> Result<(), PortError> {
+        let read_at = Instant::now();
+        let json = wire::encode(entry).map_err(PortError::unexpected)?;
+        let link = self.near.link();
+        let mut conn = link.connection()?;
+        let filled = link.checked(
+            PUT_SETTLED
+                .key(self.key(hash))
+                .arg(format!("{SETTLED}{}", settled.0))
+                .arg(json)
+                .arg(px(ttl))
+                .invoke_async::<bool>(&mut conn)
+                .await,
+        )?;
+        if filled {
+            let lifetime = near_lifetime(entry, ttl);
+            self.near.keep_token(hash, entry.clone(), lifetime, read_at);
+        }
+        Ok(())
+    }
+
     /// Kept by this instance only: each instance asks the database once.
     async fn remember_unknown(&self, hash: &TokenHash, ttl: Duration) -> Result<(), PortError> {
         self.near.remember_unknown(hash, ttl);
         Ok(())
     }
 
-    async fn invalidate(&self, hashes: &[TokenHash], window: Duration) -> Result<(), PortError> {
+    async fn invalidate(
+        &self,
+        hashes: &[TokenHash],
+        window: Duration,
+    ) -> Result<Invalidation, PortError> {
+        let invalidation = Invalidation(uuid::Uuid::new_v4().simple().to_string());
         if hashes.is_empty() {
-            return Ok(());
+            return Ok(invalidation);
         }
         let event = NearCache::tokens_event(hashes);
         let link = self.near.link();
         let mut conn = link.connection()?;
-        let mut invocation = INVALIDATE.prepare_invoke();
-        for hash in hashes {
-            invocation.key(self.key(hash));
-        }
+        let mut invocation = self.over_slots(&INVALIDATE, hashes);
         invocation
-            .arg(INVALIDATED)
+            .arg(format!("{INVALIDATED}{}", invalidation.0))
             .arg(px(window))
             .arg(self.near.channel())
             .arg(&event);
         link.checked(invocation.invoke_async::<()>(&mut conn).await)?;
         self.near.apply_now(&event);
-        Ok(())
+        Ok(invalidation)
+    }
+
+    async fn settle(
+        &self,
+        hashes: &[TokenHash],
+        invalidation: &Invalidation,
+    ) -> Result<(), PortError> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let link = self.near.link();
+        let mut conn = link.connection()?;
+        let mut invocation = self.over_slots(&SETTLE, hashes);
+        invocation
+            .arg(format!("{INVALIDATED}{}", invalidation.0))
+            .arg(format!("{SETTLED}{}", invalidation.0));
+        link.checked(invocation.invoke_async::<()>(&mut conn).await)
     }
 }

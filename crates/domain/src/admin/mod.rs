@@ -26,7 +26,7 @@ use crate::ports::{
 use crate::session::{EndReason, SessionId};
 use crate::sessions::release_after_commit;
 use crate::token::{AccessToken, TokenHash, TokenId};
-use crate::tokens::{INVALIDATION_WINDOW, RevokeError, TokenService};
+use crate::tokens::{INVALIDATION_WINDOW, RevokeError, TokenService, settle_after_commit};
 use crate::user::{User, UserId};
 use crate::validation::ValidationErrors;
 
@@ -274,12 +274,18 @@ impl AdminService {
             now,
         ))
         .await?;
-        if deactivated {
+        let invalidated = if deactivated {
             // Before the commit: if the cache cannot be told, nothing changes.
             let hashes = user_token_hashes(uow.as_ref(), target).await?;
-            self.cache.invalidate(&hashes, INVALIDATION_WINDOW).await?;
-        }
+            let invalidation = self.cache.invalidate(&hashes, INVALIDATION_WINDOW).await?;
+            Some((hashes, invalidation))
+        } else {
+            None
+        };
         uow.commit().await?;
+        if let Some((hashes, invalidation)) = invalidated {
+            settle_after_commit(self.cache.as_ref(), &hashes, &invalidation).await;
+        }
         // Free the devices' slots, so that a reactivated user starts afresh.
         for (token, session) in ended {
             release_after_commit(self.claims.as_ref(), token, session).await;
@@ -364,13 +370,10 @@ impl AdminService {
         ))
         .await?;
         // Before the commit: if the cache cannot be told, nothing changes.
-        self.cache
-            .invalidate(
-                std::slice::from_ref(&before.token_hash),
-                INVALIDATION_WINDOW,
-            )
-            .await?;
+        let hashes = std::slice::from_ref(&before.token_hash);
+        let invalidation = self.cache.invalidate(hashes, INVALIDATION_WINDOW).await?;
         uow.commit().await?;
+        settle_after_commit(self.cache.as_ref(), hashes, &invalidation).await;
         Ok(AccessToken {
             rate_limit_per_minute: per_minute,
             ..before

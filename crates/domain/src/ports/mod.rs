@@ -43,5 +43,5 @@ pub use store::{
     AdminQueries, AuditStore, Database, InsertSessionError, InsertUserError, LedgerStore,
     RetentionStore, SessionStore, TokenStore, Transactions, UnitOfWork, UserStore,
 };
-pub use token_cache::{CacheLookup, CachedToken, TokenCache};
+pub use token_cache::{CacheLookup, CachedToken, Invalidation, TokenCache};
 pub use usage_store::UsageStore;

@@ -44,6 +44,12 @@ async fn an_invalidation_covers_every_hash_given_and_no_other() {
 }
 
 #[tokio::test]
+async fn a_settled_invalidation_takes_only_the_fills_that_saw_it_settled() {
+    let Some(cache) = cache().await else { return };
+    contract::a_settled_invalidation_takes_only_the_fills_that_saw_it_settled(&cache).await;
+}
+
+#[tokio::test]
 async fn two_instances_see_each_others_fills_and_invalidations() {
     let prefix = unique_prefix();
     let (Some(first), Some(second)) = (

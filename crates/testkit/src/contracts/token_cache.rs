@@ -1,5 +1,6 @@
 //! `TokenCache`: entries come back whole until their TTL ends, and an
-//! invalidation refuses every fill for its window.
+//! invalidation refuses every fill for its window, except, once settled,
+//! the fills of readers that saw it settled.
 
 use std::time::Duration;
 
@@ -85,6 +86,69 @@ pub async fn an_invalidation_covers_every_hash_given_and_no_other(cache: &dyn To
     );
     // Nothing to invalidate is not an error.
     cache.invalidate(&[], LONG).await.unwrap();
+}
+
+/// Settling (the change is committed) lets in the fills of readers that
+/// saw the settled marker, and only those: not a plain fill (its reader may
+/// have read the database before the commit), not a fill of an earlier
+/// settlement once another invalidation came, not one over an entry.
+pub async fn a_settled_invalidation_takes_only_the_fills_that_saw_it_settled(
+    cache: &dyn TokenCache,
+) {
+    let entry = entry(4);
+    let hash = &entry.token.token_hash;
+    let hashes = std::slice::from_ref(hash);
+    let lookup = || async { cache.get(hash).await.unwrap() };
+    cache.put(hash, &entry, LONG).await.unwrap();
+
+    let first = cache.invalidate(hashes, LONG).await.unwrap();
+    cache.put_settled(hash, &entry, LONG, &first).await.unwrap();
+    assert_eq!(
+        lookup().await,
+        CacheLookup::Invalidated,
+        "settled before the commit"
+    );
+    cache.settle(hashes, &first).await.unwrap();
+    let CacheLookup::Settled(seen) = lookup().await else {
+        panic!("not settled after settle");
+    };
+    cache.put(hash, &entry, LONG).await.unwrap();
+    assert_eq!(
+        lookup().await,
+        CacheLookup::Settled(seen.clone()),
+        "a plain fill went in"
+    );
+
+    let second = cache.invalidate(hashes, LONG).await.unwrap();
+    cache.put_settled(hash, &entry, LONG, &seen).await.unwrap();
+    assert_eq!(
+        lookup().await,
+        CacheLookup::Invalidated,
+        "an earlier settlement's fill went in"
+    );
+    cache.settle(hashes, &first).await.unwrap();
+    assert_eq!(
+        lookup().await,
+        CacheLookup::Invalidated,
+        "the first settle settled the second"
+    );
+
+    cache.settle(hashes, &second).await.unwrap();
+    let CacheLookup::Settled(seen) = lookup().await else {
+        panic!("the second invalidation did not settle");
+    };
+    cache.put_settled(hash, &entry, LONG, &seen).await.unwrap();
+    assert_eq!(lookup().await, CacheLookup::Hit(entry.clone()));
+    let late = CachedToken {
+        user_active: false,
+        ..entry.clone()
+    };
+    cache.put_settled(hash, &late, LONG, &seen).await.unwrap();
+    assert_eq!(
+        lookup().await,
+        CacheLookup::Hit(entry),
+        "a late fill overwrote an entry"
+    );
 }
 
 /// A hash remembered as unknown is refused until its time ends; no other
