@@ -183,35 +183,45 @@ impl Browser {
         }
     }
 
-    /// `POST …/element/{element}/{action}` with `body`.
-    async fn on_element(&self, element: &str, action: &str, body: Value) {
-        let path = format!("/element/{element}/{action}");
-        self.command(Method::POST, &path, body).await;
+    /// `action` on the element matching `css` (`GET` when `body` is null,
+    /// else `POST` with it); its value. The element is found again when the
+    /// page replaced it between the lookup and the action: the console
+    /// re-renders what new data arrives for.
+    async fn act(&self, css: &str, action: &str, body: Value) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let element = self.find(css).await;
+            let url = format!("{}/element/{element}/{action}", self.session);
+            let method = if body.is_null() {
+                Method::GET
+            } else {
+                Method::POST
+            };
+            match self.try_call(method, &url, body.clone()).await {
+                Ok(value) => return value,
+                Err(error)
+                    if error["error"] == "stale element reference" && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("WebDriver {action} on {css}: {error}"),
+            }
+        }
     }
 
     pub async fn click(&self, css: &str) {
-        let element = self.find(css).await;
-        self.on_element(&element, "click", json!({})).await;
+        self.act(css, "click", json!({})).await;
     }
 
     /// Replaces the value of the input matching `css` with `text`.
     pub async fn fill(&self, css: &str, text: &str) {
-        let element = self.find(css).await;
-        self.on_element(&element, "clear", json!({})).await;
-        self.on_element(&element, "value", json!({ "text": text }))
-            .await;
+        self.act(css, "clear", json!({})).await;
+        self.act(css, "value", json!({ "text": text })).await;
     }
 
     /// The rendered text of the element matching `css`.
     pub async fn text(&self, css: &str) -> String {
-        let element = self.find(css).await;
-        let text = self
-            .command(
-                Method::GET,
-                &format!("/element/{element}/text"),
-                Value::Null,
-            )
-            .await;
+        let text = self.act(css, "text", Value::Null).await;
         text.as_str().unwrap_or_default().to_owned()
     }
 
